@@ -1,0 +1,47 @@
+"""ament_python package that also installs with pip on machines without ROS."""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "rail_seg_ros"
+
+
+def files(pattern):
+    return sorted(p for p in glob(pattern) if not p.endswith("~"))
+
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(include=[PACKAGE, PACKAGE + ".*"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", ["resource/" + PACKAGE]),
+        ("share/" + PACKAGE, ["package.xml"]),
+        ("share/" + PACKAGE + "/launch", files("launch/*.py")),
+        ("share/" + PACKAGE + "/config", files("config/*.yaml") + files("config/*.rviz")),
+        ("share/" + PACKAGE + "/config/models", files("config/models/*.yaml")),
+        ("share/" + PACKAGE + "/models", files("models/*.onnx") + files("models/*.pt") + files("models/*.md")),
+        ("share/" + PACKAGE + "/bags", files("bags/**/*")),
+    ],
+    install_requires=["numpy", "pyyaml", "opencv-python-headless", "rosbags", "tqdm", "matplotlib"],
+    extras_require={
+        # torch is pinned: a bare requirement pulls a multi-GB CUDA build on x86.
+        "torch": ["torch==2.13.0"],
+        "onnx": ["onnxruntime", "onnx", "onnxscript"],
+        "dev": ["pytest", "ruff", "vermin", "mcap", "mcap-ros2-support"],
+    },
+    python_requires=">=3.8",
+    zip_safe=True,
+    maintainer="rail_seg_ros maintainers",
+    maintainer_email="rail-seg@example.com",
+    description="Semantic segmentation for rail vehicle cameras in ROS 2",
+    license="MIT",
+    tests_require=["pytest"],
+    entry_points={
+        "console_scripts": [
+            "rail-seg = rail_seg_ros.cli:main",
+            "segmentation_node = rail_seg_ros.node:main",
+        ],
+    },
+)
