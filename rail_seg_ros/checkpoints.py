@@ -4,7 +4,7 @@ Nothing is unpickled beyond tensors and plain numpy scalars (``weights_only=True
 """
 
 import contextlib
-import zipfile
+import re
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Union
 
@@ -16,7 +16,7 @@ from .errors import RailSegError
 
 # Training dicts keep the weights under one of these keys, next to epoch/loss/optimizer state.
 STATE_DICT_KEYS = ("model_state_dict", "state_dict", "model")
-_MAX_LISTED = 8
+_MAX_LISTED = 4
 
 
 def _numpy_globals() -> List[Any]:
@@ -59,22 +59,20 @@ def read_checkpoint(path: Union[str, Path]) -> Dict[str, torch.Tensor]:
     try:
         with _allow_numpy_scalars():
             obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if "Weights only load failed" in str(exc) or "Unsupported global" in str(exc):
+    except Exception as exc:  # corrupt files fail in many ways: zip, pickle, EOF, runtime errors
+        text = str(exc)
+        if "Unsupported global" in text:
             raise RailSegError(f"checkpoint {path}: refused to unpickle objects other than tensors and numpy "
-                               f"scalars ({_unsupported_global(str(exc))})") from None
-        raise RailSegError(f"checkpoint {path}: not a readable PyTorch checkpoint ({first_line})") from None
-    except Exception as exc:  # pickle errors of corrupt files come in many types
-        raise RailSegError(f"checkpoint {path}: not a readable PyTorch checkpoint ({type(exc).__name__}: {exc})") from None
+                               f"scalars ({_unsupported_global(text)})") from None
+        first_line = text.strip().splitlines()[0] if text.strip() else ""
+        raise RailSegError(f"checkpoint {path}: not a readable PyTorch checkpoint "
+                           f"({type(exc).__name__}: {first_line})") from None
     return _extract_state_dict(obj, path)
 
 
 def _unsupported_global(message: str) -> str:
-    for line in message.splitlines():
-        if "Unsupported global" in line:
-            return line.strip().rstrip(".")
-    return "unsupported content"
+    found = re.search(r"Unsupported global: GLOBAL (\S+)", message)
+    return f"it holds {found.group(1)}" if found else "it holds other objects"
 
 
 def _extract_state_dict(obj: Any, path: Path) -> Dict[str, torch.Tensor]:

@@ -1,0 +1,33 @@
+"""The one small interface every inference backend implements."""
+
+from typing import Dict, Tuple
+
+import numpy as np
+
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+class Backend:
+    """Runs a model card's :class:`~rail_seg_ros.graph.SegmentationGraph`.
+
+    ``infer`` takes N x H x W x 3 uint8 RGB frames at the card's input size and returns the requested
+    outputs by name (``labels`` N x H x W uint8, ``confidence`` N x H x W uint8, ``logits`` N x C x H x W).
+    """
+
+    name = "base"
+
+    def __init__(self, precision: str, device: str, outputs: Tuple[str, ...], input_size: Tuple[int, int]):
+        self.precision = precision
+        self.device = device
+        self.outputs = outputs
+        self.input_size = input_size
+
+    def infer(self, images: np.ndarray) -> Dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """One line for logs and reports: backend, device, precision."""
+        return f"{self.name} ({self.device}, {self.precision})"
+
+    def close(self) -> None:
+        """Release what the backend holds (sessions, engines, GPU memory)."""

@@ -1,0 +1,77 @@
+"""``rail-seg``: the command-line door onto the core. Each subcommand lives in ``rail_seg_ros.commands``."""
+
+import argparse
+import importlib
+import importlib.util
+import sys
+from typing import List, Optional
+
+from . import __version__
+from .errors import RailSegError
+
+# subcommand -> (module under rail_seg_ros.commands, one-line help)
+COMMANDS = {
+    "models": ("models", "list the architectures with parameters and GigaMACs"),
+    "predict": ("predict", "segment image files with a model card"),
+    "export": ("export", "export a model card to ONNX or a TensorRT engine, checked against torch"),
+    "bench-model": ("bench_model", "time one backend on one model (model only)"),
+    "synth": ("synth", "render synthetic rail scenes with exact RailSem19 labels"),
+    "make-bag": ("make_bag", "turn a dataset folder into a rosbag2 with ground truth"),
+    "train": ("train", "train or fine-tune a network"),
+    "bench": ("bench", "replay a bag through the model or the node: mIoU and latency report"),
+    "record": ("record", "record a running node's outputs into a bag"),
+    "demo": ("demo", "the whole product in one command: sample bag through the node, report"),
+}
+
+
+def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rail-seg", description="Semantic segmentation for rail vehicle cameras: tools around the ROS 2 node.")
+    parser.add_argument("--version", action="version", version=f"rail-seg {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        if importlib.util.find_spec(f"rail_seg_ros.commands.{module_name}") is None:
+            continue
+        if only is not None and name != only:
+            sub.add_parser(name, help=help_text, add_help=False)
+            continue
+        module = _load(module_name)
+        if module is None:
+            continue
+        command = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip(),
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(command)
+        command.set_defaults(run=module.run)
+    return parser
+
+
+def _load(module_name: str):
+    try:
+        return importlib.import_module(f"rail_seg_ros.commands.{module_name}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"rail_seg_ros.commands.{module_name}":
+            return None
+        raise
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # build only the chosen subcommand's parser: importing torch for `rail-seg synth --help` is wasted time
+    chosen = next((a for a in argv if a in COMMANDS), None)
+    parser = build_parser(chosen)
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except RailSegError as exc:
+        print(f"rail-seg {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"rail-seg {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

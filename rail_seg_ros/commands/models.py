@@ -1,0 +1,35 @@
+"""List every architecture with its trainable parameters and GigaMACs (convolutions only, as in the
+SqueezeNAS table: out_elems * k_h * k_w * c_in / groups) at the given input size, and the shipped cards."""
+
+import argparse
+import json
+
+from ..model_card import available_cards, parse_size, read_card
+from ..nets import ARCHITECTURES, build_model, count_conv_macs, count_parameters
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input-size", default="1024x2048", metavar="HxW",
+                        help="input size for the GigaMACs (default: 1024x2048, the published figures' size)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def run(args: argparse.Namespace) -> int:
+    height, width = parse_size(args.input_size)
+    rows = []
+    for name, arch in ARCHITECTURES.items():
+        model = build_model(name)
+        rows.append({"architecture": name, "params": count_parameters(model),
+                     "gmacs": round(count_conv_macs(model, height, width), 3),
+                     "input": arch.note, "public_label_set": arch.public_label_set})
+    cards = {name: read_card(path).architecture for name, path in available_cards().items()}
+    if args.json:
+        print(json.dumps({"input_size": [height, width], "architectures": rows, "cards": cards}, indent=2))
+        return 0
+    print(f"{'architecture':<24}{'params':>12}{'GMACs @' + args.input_size:>20}  input sizes")
+    for row in rows:
+        print(f"{row['architecture']:<24}{row['params']:>12,}{row['gmacs']:>20.3f}  {row['input']}")
+    print("\nmodel cards:")
+    for name, arch in cards.items():
+        print(f"  {name:<40}{arch}")
+    return 0

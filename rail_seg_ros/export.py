@@ -1,0 +1,132 @@
+"""torch -> ONNX (fp32, or int8 by static QDQ quantisation) -> TensorRT engine, each checked against torch.
+
+The graph exported is :class:`~rail_seg_ros.graph.SegmentationGraph`: uint8 RGB frames in, class ids out.
+Conversion traps of these networks (see shared/docs/deployment.md) are avoided in the networks
+themselves: explicit resize sizes, no adaptive pooling, static shapes, opset 17 for TensorRT 8.5.
+"""
+
+import hashlib
+import warnings
+from pathlib import Path
+from typing import Iterable, Iterator, List, Sequence, Tuple
+
+import numpy as np
+
+from .errors import RailSegError
+from .fileio import atomic_path
+from .graph import INPUT_NAME, SegmentationGraph
+from .model_card import ModelCard, build_network
+
+OPSET = 17  # the newest opset TensorRT 8.5 (JetPack 5) parses
+
+
+def export_onnx(card: ModelCard, path, outputs: Sequence[str] = ("labels",), label_dtype: str = "uint8",
+                net=None, opset: int = OPSET) -> Path:
+    """Export the card's graph with a static 1 x H x W x 3 uint8 input to ``path`` (written atomically)."""
+    import torch
+
+    net = net if net is not None else build_network(card)
+    dtype = {"uint8": torch.uint8, "int32": torch.int32}[label_dtype]
+    graph = SegmentationGraph(card, net, outputs, label_dtype=dtype).eval()
+    height, width = card.input_size
+    sample = torch.zeros(1, height, width, 3, dtype=torch.uint8)
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings about shapes turned into constants: intended
+        kwargs = {"dynamo": False} if _has_dynamo_flag(torch) else {}
+        torch.onnx.export(graph, (sample,), str(tmp), opset_version=opset, input_names=[INPUT_NAME],
+                          output_names=list(graph.outputs), do_constant_folding=True, **kwargs)
+    return Path(path)
+
+
+def _has_dynamo_flag(torch_module) -> bool:
+    import inspect
+
+    return "dynamo" in inspect.signature(torch_module.onnx.export).parameters
+
+
+def onnx_with_logits(onnx_path) -> Tuple[bytes, str]:
+    """The graph at ``onnx_path`` with the logits (the ArgMax input) exposed as an extra output."""
+    import onnx
+
+    model = onnx.load(str(onnx_path))
+    argmax = [n for n in model.graph.node if n.op_type == "ArgMax"]
+    if not argmax:
+        raise RailSegError(f"{onnx_path}: no ArgMax node, not a rail_seg_ros graph")
+    logits_name = argmax[0].input[0]
+    if logits_name not in [o.name for o in model.graph.output]:
+        model.graph.output.append(onnx.helper.make_empty_tensor_value_info(logits_name))
+    return model.SerializeToString(), logits_name
+
+
+def compare_with_torch(onnx_path, card: ModelCard, net, frames: Iterable[np.ndarray]) -> dict:
+    """Run the ONNX graph and torch on the same frames: largest logit difference and label agreement."""
+    import onnxruntime as ort
+    import torch
+
+    data, logits_name = onnx_with_logits(onnx_path)
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    reference = SegmentationGraph(card, net, ("labels", "logits")).eval()
+    max_diff, agree, total = 0.0, 0, 0
+    for frame in frames:
+        batch = frame[None]
+        labels, logits = session.run(["labels", logits_name], {INPUT_NAME: batch})
+        with torch.no_grad():
+            ref_labels, ref_logits = reference(torch.from_numpy(batch))
+        max_diff = max(max_diff, float(np.abs(logits - ref_logits.numpy()).max()))
+        agree += int((labels.astype(np.int64) == ref_labels.numpy()).sum())
+        total += labels.size
+    return {"max_logit_diff": max_diff, "label_agreement": agree / max(total, 1)}
+
+
+class _FramesReader:
+    """onnxruntime's CalibrationDataReader over uint8 frames."""
+
+    def __init__(self, frames: Iterable[np.ndarray]):
+        self._frames: Iterator[np.ndarray] = iter(frames)
+
+    def get_next(self):
+        frame = next(self._frames, None)
+        return None if frame is None else {INPUT_NAME: frame[None]}
+
+
+def quantize_int8(fp32_path, out_path, calibration: Iterable[np.ndarray], symmetric: bool = False) -> Path:
+    """Static int8 QDQ quantisation of the network's convolutions, calibrated on ``calibration`` frames.
+
+    Only convolutions are quantised: normalisation, the final resize and the argmax stay in float, which
+    keeps the labels close to fp32. ``symmetric`` activations are what TensorRT's explicit int8 needs.
+    """
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    with atomic_path(out_path) as tmp:
+        prepared = tmp.with_name(tmp.name + ".prep.onnx")
+        try:
+            quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
+            quantize_static(
+                str(prepared), str(tmp), _FramesReader(calibration), quant_format=QuantFormat.QDQ,
+                op_types_to_quantize=["Conv"], per_channel=True, activation_type=QuantType.QUInt8
+                if not symmetric else QuantType.QInt8, weight_type=QuantType.QInt8,
+                calibrate_method=CalibrationMethod.MinMax,
+                extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True})
+        finally:
+            if prepared.exists():
+                prepared.unlink()
+    return Path(out_path)
+
+
+def file_digest(path, length: int = 12) -> str:
+    """Short content hash of a file, for cache keys."""
+    digest = hashlib.sha1()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:length]
+
+
+def card_digest(card: ModelCard) -> str:
+    """What identifies a card's graph: its weights' content and every setting baked into the graph."""
+    weights = card.resolve(card.weights) if card.weights else None
+    parts: List[str] = [card.architecture, card.label_set, "x".join(map(str, card.input_size)),
+                        card.color_order, repr(card.mean), repr(card.std),
+                        file_digest(weights) if weights else "random-init"]
+    return hashlib.sha1("|".join(parts).encode()).hexdigest()[:12]
