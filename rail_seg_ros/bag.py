@@ -387,8 +387,9 @@ class OutputRecorder:
 
     ``add`` takes rosbags dataclasses, rclpy messages (copied field by field), dicts of fields or
     already CDR-serialized bytes. Topics get the QoS given to ``add_topic`` (reliable by default).
-    Use as a context manager; an exception inside the block leaves no bag behind. ``add`` may be
-    called from several threads (executor callbacks).
+    Use as a context manager; an exception inside the block leaves no bag behind. Use it from the
+    thread that created it (sqlite3 storage requires that); ``bench.RecorderThread`` wraps it for
+    executor callbacks.
     """
 
     def __init__(self, path: PathLike, storage: str = "sqlite3") -> None:

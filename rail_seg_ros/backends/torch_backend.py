@@ -44,7 +44,8 @@ class TorchBackend(Backend):
 
     @torch.no_grad()
     def infer(self, images: np.ndarray) -> Dict[str, np.ndarray]:
-        x = torch.from_numpy(np.ascontiguousarray(images)).to(self.device, non_blocking=True)
+        # frames decoded from a bag can be read-only views, which torch refuses to wrap
+        x = torch.from_numpy(np.require(images, requirements=["C", "W"])).to(self.device, non_blocking=True)
         if self._half:  # autocast runs the convolutions in fp16, argmax and softmax stay in fp32
             with torch.autocast("cuda", dtype=torch.float16):
                 outputs = self.graph(x)

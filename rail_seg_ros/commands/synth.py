@@ -1,0 +1,99 @@
+"""``rail-seg synth``: write procedural rail scenes with exact RailSem19 labels (a folder or a bag)."""
+
+import argparse
+import re
+from pathlib import Path
+from typing import Optional, Tuple
+
+from rail_seg_ros import synth
+from rail_seg_ros.errors import RailSegError
+
+DESCRIPTION = """\
+Draw procedural rail scenes (main lines, level crossings, stations, street tramways) with exact
+RailSem19 labels, the data the default model is trained on.
+
+Folder output (RailSem19 layout, readable with --layout railsem19 elsewhere):
+  OUT/jpgs/rs19_val/synNNNNN.jpg   images (jpeg quality 95)
+  OUT/uint8/rs19_val/synNNNNN.png  label ids 0..18
+  OUT/synth.json                   how they were made
+Bag output: when --out ends in .mcap, .db3 or .bag, or with --bag, the frames (and their labels as
+ground truth) are written as a rosbag2 bag instead; add --sequence for a bag that plays like video.
+
+The same --seed, --size and --n give the same frames.
+"""
+
+BAG_SUFFIXES = {".mcap": "mcap", ".db3": "sqlite3", ".bag": None}
+_SIZE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
+
+
+def parse_size(text: str) -> Tuple[int, int]:
+    """``"HEIGHTxWIDTH"`` (e.g. ``"288x512"``) to (height, width); anything else is a RailSegError."""
+    match = _SIZE.match(text or "")
+    if not match:
+        raise RailSegError(f"--size {text!r}: expected HEIGHTxWIDTH in pixels, e.g. 288x512")
+    height, width = int(match.group(1)), int(match.group(2))
+    if min(height, width) < synth.MIN_SIZE:
+        raise RailSegError(f"--size {text!r}: height and width must be at least {synth.MIN_SIZE} px")
+    return height, width
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add synth's options to ``parser``."""
+    parser.description = DESCRIPTION
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("--n", type=int, default=100, metavar="N", help="number of frames (default: 100)")
+    parser.add_argument("--size", default="288x512", metavar="HxW",
+                        help="frame size as HEIGHTxWIDTH in pixels (default: 288x512)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed, 0 or more (default: 0)")
+    parser.add_argument("--sequence", action="store_true",
+                        help="consecutive frames of one drive (the camera moves along the track) "
+                             "instead of independent scenes")
+    parser.add_argument("--out", required=True, metavar="PATH",
+                        help="folder to write (RailSem19 layout), or a bag: a path ending in .mcap, .db3 or .bag")
+    parser.add_argument("--bag", action="store_true", help="write a rosbag2 bag at --out whatever its name")
+    parser.add_argument("--fps", type=float, default=10.0, help="bags: frame rate of the stamps (default: 10)")
+    parser.add_argument("--storage", choices=("sqlite3", "mcap"),
+                        help="bags: rosbag2 storage plugin (default: mcap for .mcap, else sqlite3)")
+    parser.add_argument("--no-labels", action="store_true", help="bags: leave out the ground-truth label maps")
+    parser.add_argument("--force", action="store_true", help="replace --out if it exists")
+    parser.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
+
+
+def bag_storage(out: Path, bag: bool, storage: Optional[str]) -> Optional[str]:
+    """The storage plugin when ``out`` is to be a bag, else None (a dataset folder)."""
+    suffix = out.suffix.lower()
+    if suffix not in BAG_SUFFIXES and not bag:
+        if storage:
+            raise RailSegError(f"--storage is for bags; --out {out} is a folder (name it .mcap/.db3/.bag or add --bag)")
+        return None
+    implied = BAG_SUFFIXES.get(suffix)
+    if storage and implied and storage != implied:
+        raise RailSegError(f"--storage {storage} does not match --out {out} ({suffix} is {implied})")
+    return storage or implied or "sqlite3"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the frames; print what was written. Returns the exit status."""
+    height, width = parse_size(args.size)
+    if args.n < 1:
+        raise RailSegError(f"--n {args.n}: must be at least 1")
+    if args.seed < 0:
+        raise RailSegError(f"--seed {args.seed}: must be 0 or more")
+    out = Path(args.out)
+    storage = bag_storage(out, args.bag, args.storage)
+    if out.exists() and not args.force:
+        raise RailSegError(f"--out {out}: exists already; use --force to replace it")
+    kind = "drive" if args.sequence else "scenes"
+    if storage is None:
+        synth.write_dataset(out, args.n, height, width, args.seed, sequence=args.sequence,
+                            progress=not args.no_progress)
+        print(f"wrote {args.n} frames ({height}x{width}, {kind}, seed {args.seed}) to {out} [railsem19 layout]")
+        return 0
+    from rail_seg_ros import bag  # only bag output needs the rosbag2 writer
+
+    frames = synth.iter_frames(args.n, height, width, args.seed, sequence=args.sequence)
+    if args.no_labels:
+        frames = ((image, None) for image, _ in frames)
+    bag.write_frames_bag(out, frames, fps=args.fps, storage=storage, progress=not args.no_progress, total=args.n)
+    print(f"wrote {args.n} frames ({height}x{width}, {kind}, seed {args.seed}) to {out} [{storage} bag]")
+    return 0
