@@ -22,9 +22,11 @@ setup(
         ("share/" + PACKAGE + "/config", files("config/*.yaml") + files("config/*.rviz")),
         ("share/" + PACKAGE + "/config/models", files("config/models/*.yaml")),
         ("share/" + PACKAGE + "/models", files("models/*.onnx") + files("models/*.pt") + files("models/*.md")),
-        ("share/" + PACKAGE + "/bags", files("bags/**/*")),
-    ],
-    install_requires=["numpy", "pyyaml", "opencv-python-headless", "rosbags", "tqdm", "matplotlib"],
+        ("share/" + PACKAGE + "/bags", files("bags/*.md")),
+    ] + [("share/" + PACKAGE + "/" + bag, files(bag + "/*")) for bag in (b.rstrip("/") for b in files("bags/*/"))],
+    # rosbags (the bag tools) needs Python 3.10+; the node and the core run on the Jetson's 3.8 without it
+    install_requires=["numpy", "pyyaml", "opencv-python-headless", "rosbags; python_version >= '3.10'", "tqdm",
+                      "matplotlib"],
     extras_require={
         # torch is pinned: a bare requirement pulls a multi-GB CUDA build on x86.
         "torch": ["torch==2.13.0"],

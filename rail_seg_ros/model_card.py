@@ -62,12 +62,12 @@ class ModelCard:
     def weights_path(self) -> Path:
         """The card's checkpoint; a clear error saying where to get it when it is missing."""
         if not self.weights:
-            raise RailSegError(f"model card {self.name} names no weights; pass --weights PATH")
+            raise RailSegError(f"model card {self.name} names no weights; give a weights path (--weights / -p weights:=PATH)")
         found = self.resolve(self.weights)
         if found is None:
             where = f" (get them from {self.source})" if self.source else ""
             raise RailSegError(f"model card {self.name}: weights {self.weights} not found{where}; "
-                               f"put them there or pass --weights PATH")
+                               f"put them there or give a weights path (--weights / -p weights:=PATH)")
         return found
 
     def to_yaml(self) -> str:

@@ -114,7 +114,9 @@ class SceneConfig:
     noise_sigma: Range = (1.0, 5.0)            # grey levels
     # drawing and sequences
     far: float = 300.0                         # metres drawn ahead of the camera
-    min_line_px: float = 2.2                   # thinnest structure (rails, poles, wires), px at <= 512 px width
+    min_line_px: float = 4.0                   # thinnest structure (rails, poles, wires), px at <= 512 px width
+    min_object_px: float = 12.0                # objects smaller than this (px tall at 512 px width) are not
+                                               # drawn: like annotators, labels skip what cannot be recognised
     speed: Range = (0.6, 1.8)                  # metres per frame in sequences
     shake_deg: float = 0.25                    # pitch/roll wobble between frames of a sequence
 
@@ -389,6 +391,7 @@ class _Frame:
         self.lab = np.full((h, w), SKY, np.uint8)
         self.depth = np.zeros((h, w), np.float32)
         self.min_px = cfg.min_line_px * max(1.0, w / 512)   # never thinner than min_line_px
+        self.min_object_px = cfg.min_object_px * w / 512
         self.z_ground = cam.f * cam.cam_height / (3.0 * max(h, w))
         self.z_obj = 1.2
         self.far = cfg.far
@@ -1092,8 +1095,8 @@ def _visible_props(fr: _Frame) -> List[_Prop]:
     for i in np.flatnonzero((end >= fr.z_obj) & (start <= fr.far)):
         p = fr.world.props[i]
         z0 = start[i]
-        if not p.length and fr.cam.f * p.data.get("height", 2.0) < 0.8 * z0:
-            continue    # less than a pixel tall
+        if not p.length and fr.cam.f * p.data.get("height", 2.0) < fr.min_object_px * z0:
+            continue    # too small to recognise: neither drawn nor labelled
         last = out[-1] if out else None
         if (p.kind in ("wall", "wire") and z0 > _MERGE_Z and last is not None and last.data is p.data
                 and last.d - fr.s > _MERGE_Z and abs(last.d + last.length - p.d) < 1e-6):

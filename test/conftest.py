@@ -45,6 +45,9 @@ def write_small_card(directory: Path, architecture: str = "squeezenas_mac_small"
 
     torch.manual_seed(seed)
     model = build_model(architecture, 19)
+    for module in model.modules():  # fresh BN statistics make every pixel one class; these do not
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_var.fill_(0.05)
     weights = directory / f"{architecture}-{seed}.pt"
     torch.save(model.state_dict(), weights)
     card = directory / f"{architecture}-{seed}.yaml"

@@ -1,0 +1,113 @@
+"""The launch files and the RViz config: checked as source everywhere, run where launch_ros is installed."""
+
+import ast
+import importlib.util
+import py_compile
+from pathlib import Path
+from typing import List, Set
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+SEGMENT = REPO / "launch" / "segment.launch.py"
+MULTI = REPO / "launch" / "multi_camera.launch.py"
+RVIZ = REPO / "config" / "rail_seg.rviz"
+SEGMENT_ARGUMENTS = {"camera", "namespace", "model", "backend", "params_file", "use_rviz"}
+
+
+def declared_arguments(path: Path) -> Set[str]:
+    """First arguments of every DeclareLaunchArgument(...) call whose name is a string literal."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == \
+                "DeclareLaunchArgument" and node.args:
+            first = node.args[0]
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                names.add(first.value)
+            elif isinstance(first, ast.JoinedStr):  # f"{namespace}_camera"
+                names.add("".join(v.value if isinstance(v, ast.Constant) else "{}" for v in first.values))
+    return names
+
+
+@pytest.mark.parametrize("path", [SEGMENT, MULTI], ids=lambda p: p.name)
+def test_launch_files_compile(path: Path, tmp_path: Path) -> None:
+    py_compile.compile(str(path), cfile=str(tmp_path / "out.pyc"), doraise=True)
+    tree = ast.parse(path.read_text())
+    functions = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
+    assert "generate_launch_description" in functions
+
+
+def test_segment_launch_declares_its_arguments_and_documents_multi_camera() -> None:
+    assert SEGMENT_ARGUMENTS <= declared_arguments(SEGMENT)
+    doc = ast.get_docstring(ast.parse(SEGMENT.read_text()))
+    assert "multi_camera.launch.py" in doc and "namespace" in doc
+    for argument in SEGMENT_ARGUMENTS:
+        assert argument in doc, argument
+
+
+def test_multi_camera_launch_includes_segment_launch_per_camera() -> None:
+    source = MULTI.read_text()
+    assert "segment.launch.py" in source and "IncludeLaunchDescription" in source
+    assert {"{}_camera", "model", "backend", "params_file"} <= declared_arguments(MULTI)
+
+
+def rviz_image_displays() -> List[dict]:
+    config = yaml.safe_load(RVIZ.read_text())
+    displays = config["Visualization Manager"]["Displays"]
+    return [d for d in displays if d["Class"] == "rviz_default_plugins/Image"]
+
+
+def test_rviz_config_shows_input_overlay_and_colour() -> None:
+    topics = {d["Topic"]["Value"] for d in rviz_image_displays()}
+    assert topics == {"/camera/image_raw", "/segmentation_node/overlay", "/segmentation_node/color"}
+    for display in rviz_image_displays():
+        assert display["Enabled"] is True
+        assert display["Topic"]["Reliability Policy"] in ("Reliable", "Best Effort")
+
+
+def load_module(path: Path):
+    spec = importlib.util.spec_from_file_location(path.stem.replace(".", "_"), str(path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_segment_launch_description_with_launch_ros(monkeypatch, tmp_path: Path) -> None:
+    pytest.importorskip("launch_ros", reason="launch_ros is not installed (no ROS 2 desktop here)")
+    from launch.actions import DeclareLaunchArgument, OpaqueFunction
+    from launch.launch_context import LaunchContext
+
+    module = load_module(SEGMENT)
+    description = module.generate_launch_description()
+    declared = {e.name for e in description.entities if isinstance(e, DeclareLaunchArgument)}
+    assert SEGMENT_ARGUMENTS <= declared
+    # run the setup with a fake share directory holding the package's config
+    share = tmp_path / "share"
+    (share / "config").mkdir(parents=True)
+    (share / "config" / "rail_seg.rviz").write_text(RVIZ.read_text())
+    (share / "config" / "segment.yaml").write_text((REPO / "config" / "segment.yaml").read_text())
+    monkeypatch.setattr(module, "get_package_share_directory", lambda package: str(share))
+    context = LaunchContext()
+    for argument, value in (("camera", "/front/image_raw"), ("namespace", "front"), ("model", "fast_scnn"),
+                            ("weights", ""), ("backend", "torch"), ("params_file", ""), ("use_rviz", "true")):
+        context.launch_configurations[argument] = value
+    setup = next(e for e in description.entities if isinstance(e, OpaqueFunction))
+    node, rviz = setup.execute(context)
+    remaps = dict(node._Node__remappings) if hasattr(node, "_Node__remappings") else None
+    if remaps is not None:
+        assert remaps["image"] == "/front/image_raw" and remaps["camera_info"] == "/front/camera_info"
+    rviz_args = [a if isinstance(a, str) else a[0].text for a in rviz._Node__arguments]
+    rviz_text = Path(rviz_args[-1]).read_text()
+    assert "/front/segmentation_node/overlay" in rviz_text and "/front/image_raw" in rviz_text
+
+
+def test_multi_camera_launch_description_with_launch_ros(monkeypatch, tmp_path: Path) -> None:
+    pytest.importorskip("launch_ros", reason="launch_ros is not installed (no ROS 2 desktop here)")
+    from launch.actions import IncludeLaunchDescription
+
+    module = load_module(MULTI)
+    monkeypatch.setattr(module, "get_package_share_directory", lambda package: str(REPO))
+    description = module.generate_launch_description()
+    includes = [e for e in description.entities if isinstance(e, IncludeLaunchDescription)]
+    assert len(includes) == 2
