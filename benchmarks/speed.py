@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from rail_seg_ros.backends import create_backend
+from rail_seg_ros.backends.torch_backend import TorchBackend
 from rail_seg_ros.commands.bench_model import time_backend
 from rail_seg_ros.image_codec import encode_image, fill_image_msg, image_msg_to_rgb8
 from rail_seg_ros.model_card import ModelCard, card_for_architecture, parse_size
@@ -52,15 +53,21 @@ def card_with_weights(arch: str, size, workdir: Path) -> ModelCard:
 
 def model_only(card: ModelCard, cache: Path, runs: int, warmup: int) -> dict:
     frame = np.random.default_rng(0).integers(0, 256, (1, *card.input_size, 3), dtype=np.uint8)
-    figures = {}
-    for label, backend, precision in (("torch fp32", "torch", "fp32"), ("onnxruntime fp32", "onnxruntime", "fp32"),
-                                      ("onnxruntime int8", "onnxruntime", "int8")):
-        engine = create_backend(card, backend, precision, "cpu", ("labels",), cache)
-        # torch eager is slow: fewer runs keep the script's time in hand, and its spread is small
-        n = max(2, runs // 2) if backend == "torch" else runs
-        figures[label] = time_backend(engine, frame, n, warmup)["mean"]
-        engine.close()
-    return figures
+    engines = {
+        # eager PyTorch as the public SqueezeNAS code runs it (NCHW), and our torch backend (channels_last)
+        "torch eager": TorchBackend(card, "fp32", "cpu", ("labels",), channels_last=False),
+        "torch channels_last": TorchBackend(card, "fp32", "cpu", ("labels",), channels_last=True),
+        "onnxruntime fp32": create_backend(card, "onnxruntime", "fp32", "cpu", ("labels",), cache),
+        "onnxruntime int8": create_backend(card, "onnxruntime", "int8", "cpu", ("labels",), cache),
+    }
+    for engine in engines.values():
+        for _ in range(warmup):
+            engine.infer(frame)
+    times: dict = {name: [] for name in engines}
+    for _ in range(runs):  # round robin, so every backend sees the same machine state
+        for name, engine in engines.items():
+            times[name].append(time_backend(engine, frame, 1, 0)["mean"])
+    return {name: float(np.mean(t)) for name, t in times.items()}
 
 
 class _Message(SimpleNamespace):
@@ -101,7 +108,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="squeezenas_lat_small,squeezenas_lat_large,fast_scnn")
     parser.add_argument("--sizes", default="1024x2048,512x1024")
-    parser.add_argument("--runs", type=int, default=6)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     args = parser.parse_args()
@@ -109,7 +116,7 @@ def main() -> int:
     results = {"model_only": [], "pipeline": []}
     with tempfile.TemporaryDirectory() as tmp:
         cache = Path(tmp)
-        print(f"{'model':<24}{'size':>10}{'torch':>10}{'ort fp32':>10}{'ort int8':>10}"
+        print(f"{'model':<24}{'size':>10}{'torch':>10}{'torch cl':>10}{'ort fp32':>10}{'ort int8':>10}"
               f"{'ort/torch':>11}{'int8/fp32':>11}   (ms per frame, model only; ratios are speed-ups)")
         for arch in args.models.split(","):
             for size in map(parse_size, args.sizes.split(",")):
@@ -117,8 +124,9 @@ def main() -> int:
                 f = model_only(card, cache, args.runs, args.warmup)
                 row = {"model": arch, "size": list(size), **f}
                 results["model_only"].append(row)
-                print(f"{arch:<24}{size[0]}x{size[1]:<5}{f['torch fp32']:>10.1f}{f['onnxruntime fp32']:>10.1f}"
-                      f"{f['onnxruntime int8']:>10.1f}{f['torch fp32'] / f['onnxruntime fp32']:>10.2f}x"
+                print(f"{arch:<24}{size[0]}x{size[1]:<5}{f['torch eager']:>10.1f}{f['torch channels_last']:>10.1f}"
+                      f"{f['onnxruntime fp32']:>10.1f}"
+                      f"{f['onnxruntime int8']:>10.1f}{f['torch eager'] / f['onnxruntime fp32']:>10.2f}x"
                       f"{f['onnxruntime fp32'] / f['onnxruntime int8']:>10.2f}x", flush=True)
         print(f"\n{'pipeline (onnxruntime fp32)':<34}{'frame':>10}{'model':>10}{'pipeline':>10}{'fps ratio':>11}")
         for arch in args.models.split(",")[:1]:

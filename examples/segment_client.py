@@ -13,7 +13,6 @@ DDS stays on this machine: the script sets ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHO
 ROS_LOCALHOST_ONLY=1 and a ROS_DOMAIN_ID of its own (--domain-id) for itself and the node.
 Exit status 0 when every frame got its three outputs.
 """
-# ruff: noqa: UP006, UP035, UP045
 
 import argparse
 import os

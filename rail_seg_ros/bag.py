@@ -6,8 +6,6 @@ header stamp. Reading takes a rosbag2 directory, a bare ``.db3`` / ``.mcap`` fil
 holding one storage file but no ``metadata.yaml``; bags without stored message definitions (Humble
 and older) are decoded with an explicit typestore (``ros2_humble`` unless the caller names another).
 """
-# The Jetson target runs Python 3.8, so annotations use typing.Dict/Tuple/Optional on purpose:
-# ruff: noqa: UP006, UP035, UP045
 
 import contextlib
 import functools

@@ -38,8 +38,6 @@ between 0 and the back-to-back rate, starting at the throughput seen back to bac
 ``max_trials`` trials in all; the highest rate that lost at most ``max_loss`` is then measured with
 the whole bag (``iterations`` times) for the report.
 """
-# The Jetson target runs Python 3.8: typing.Dict/List/Optional on purpose.
-# ruff: noqa: UP006, UP035, UP045
 
 import array
 import math
@@ -59,8 +57,17 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from . import image_codec
-from .bag import COMPRESSED_TYPE, GT_TOPIC, IMAGE_TOPIC, IMAGE_TYPE, OutputRecorder, open_bag, read_frames
+from .bag import (
+    COMPRESSED_TYPE,
+    GT_TOPIC,
+    IMAGE_TOPIC,
+    IMAGE_TYPE,
+    OutputRecorder,
+    decode_labels_msg,
+    header_stamp_ns,
+    open_bag,
+    read_frames,
+)
 from .errors import RailSegError
 from .fileio import atomic_write_text
 from .labels import LabelSet
@@ -553,20 +560,6 @@ def _offers_reliable(profiles: Sequence[Any]) -> bool:
     return bool(profiles) and all(p.reliability == ReliabilityPolicy.RELIABLE for p in profiles)
 
 
-def _stamp_ns(msg: Any) -> int:
-    return int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
-
-
-def decode_labels(msg: Any) -> np.ndarray:
-    """H x W uint8 labels from a mono8 Image message (rclpy or rosbags)."""
-    labels = image_codec.decode_image(msg.encoding, msg.height, msg.width, msg.step, msg.data, bool(msg.is_bigendian))
-    if labels.ndim == 3 and labels.shape[2] == 1:
-        labels = labels[:, :, 0]
-    if labels.ndim != 2 or labels.dtype != np.uint8:
-        raise RailSegError(f"labels message with encoding {msg.encoding!r} is not a mono8 label map")
-    return labels
-
-
 # ---------------------------------------------------------------------------------------------
 # The node process
 
@@ -979,7 +972,7 @@ class LiveBench:
     # -- callbacks (executor thread) -------------------------------------------------------------
     def _on_labels(self, msg: Any) -> None:
         now = time.perf_counter()
-        stamp = _stamp_ns(msg)
+        stamp = header_stamp_ns(msg)
         with self._lock:
             entry = self._expected.pop(stamp, None)
             run = self._current
@@ -1004,7 +997,7 @@ class LiveBench:
 
     def _recording_callback(self, topic: str) -> Callable[[Any], None]:
         def record(msg: Any) -> None:
-            if _stamp_ns(msg) in self._record_stamps:
+            if header_stamp_ns(msg) in self._record_stamps:
                 self.recorder.add(topic, msg, time.time_ns())
         return record
 
@@ -1041,7 +1034,7 @@ class LiveBench:
         gt = self.preloaded.gts[index % len(self.preloaded.gts)]
         if run.confusion is None and gt is None and index not in self.preloaded.sample_rgb:
             return
-        labels = decode_labels(msg)
+        labels = decode_labels_msg(msg)
         if run.confusion is not None:
             if gt is None:
                 run.unmatched += 1
@@ -1457,4 +1450,4 @@ def iter_labels(bag_path: Any, topic: str) -> Iterator[Tuple[int, np.ndarray]]:
     """(header stamp ns, labels) of a labels topic in a recorded bag (for checking recordings)."""
     with open_bag(bag_path) as bag:
         for _, _, _, msg in bag.read([topic]):
-            yield _stamp_ns(msg), decode_labels(msg)
+            yield header_stamp_ns(msg), decode_labels_msg(msg)

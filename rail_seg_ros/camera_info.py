@@ -5,7 +5,6 @@ The same convention as image_proc's resize node: a pixel coordinate u of the cam
 the principal point moves by the offset; likewise for y. Distortion (D) and rectification (R) do not
 depend on the pixel grid and are kept; binning is kept.
 """
-# ruff: noqa: UP006, UP035
 
 import copy
 from typing import Tuple

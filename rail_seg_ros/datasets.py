@@ -15,8 +15,6 @@ Layouts (``ROOT`` is the folder given on the command line):
 Label maps are single-channel 8-bit images of train ids (255 = ignore). Images without a label
 map are listed with label path None.
 """
-# The Jetson target runs Python 3.8, so annotations use typing.Dict/Tuple/Optional on purpose:
-# ruff: noqa: UP006, UP035, UP045
 
 import os
 from pathlib import Path

@@ -6,8 +6,6 @@ see ros-perception/vision_opencv cv_bridge/src/cv_bridge.cpp (getCvType, getConv
 matFromImage, toCvCopyImpl) and image_transport_plugins compressed_image_transport
 compressed_publisher.cpp / compressed_subscriber.cpp for the CompressedImage ``format`` string.
 """
-# The Jetson target runs Python 3.8, so annotations use typing.Dict/Tuple/Optional on purpose:
-# ruff: noqa: UP006, UP035, UP045
 
 import array as _array_module
 import sys

@@ -5,8 +5,6 @@ Segmentation: one :class:`ConfusionMatrix` is accumulated over the whole set and
 window rate meter, rolling percentiles and per-stage timers.
 """
 
-# Python 3.8 target: typing.List/Dict/Optional stay (no builtin generics, no X | Y).
-# ruff: noqa: UP006, UP035, UP045
 
 import collections
 import contextlib

@@ -20,8 +20,6 @@ Lifecycle: the node is an rclpy lifecycle node. configure loads the model and bu
 the engine, activate subscribes, deactivate unsubscribes, cleanup and shutdown release the engine.
 With ``lifecycle: false`` (the default) it configures and activates itself at start.
 """
-# The Jetson target runs Python 3.8: typing.Dict/List/Optional on purpose.
-# ruff: noqa: UP006, UP035, UP045
 
 import sys
 import threading

@@ -6,7 +6,6 @@ subscriptions or the QoS and are refused while the node is configured (a managed
 while unconfigured and uses them at the next configure).
 """
 # The Jetson target runs Python 3.8: typing.Dict/Tuple/Optional on purpose.
-# ruff: noqa: UP006, UP035, UP045
 
 import re
 from dataclasses import dataclass

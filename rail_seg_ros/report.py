@@ -5,8 +5,6 @@
 Plots use matplotlib's Agg canvas directly, so no display and no global backend switch is needed.
 """
 
-# Python 3.8 target: typing.List/Dict/Optional stay (no builtin generics, no X | Y).
-# ruff: noqa: UP006, UP035, UP045
 
 import json
 import math

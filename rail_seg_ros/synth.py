@@ -114,8 +114,8 @@ class SceneConfig:
     noise_sigma: Range = (1.0, 5.0)            # grey levels
     # drawing and sequences
     far: float = 300.0                         # metres drawn ahead of the camera
-    min_line_px: float = 4.0                   # thinnest structure (rails, poles, wires), px at <= 512 px width
-    min_object_px: float = 12.0                # objects smaller than this (px tall at 512 px width) are not
+    min_line_px: float = 5.0                   # thinnest structure (rails, poles, wires), px at <= 512 px width
+    min_object_px: float = 24.0                # objects smaller than this (px tall at 512 px width) are not
                                                # drawn: like annotators, labels skip what cannot be recognised
     speed: Range = (0.6, 1.8)                  # metres per frame in sequences
     shake_deg: float = 0.25                    # pitch/roll wobble between frames of a sequence

@@ -19,7 +19,6 @@ schedule of the uninterrupted one; data order, augmentation and dropout are draw
 seeded by (seed, epoch, frame), so a seeded run repeats exactly on the CPU, resumed or not.
 """
 # Python 3.8 target: typing.List/Dict/Optional/Tuple stay (no builtin generics, no X | Y).
-# ruff: noqa: UP006, UP035, UP045
 
 import contextlib
 import csv

@@ -1,6 +1,5 @@
 """``rail-seg train``: train or fine-tune a segmentation network; keeps the best checkpoint with its model card."""
 # Python 3.8 target: typing.List/Optional stay.
-# ruff: noqa: UP006, UP035, UP045
 
 import argparse
 import sys
