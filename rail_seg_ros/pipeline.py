@@ -7,7 +7,7 @@ or colours images on its own.
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -165,7 +165,3 @@ class Segmenter:
     def close(self) -> None:
         self.backend.close()
 
-
-def segment_images(segmenter: Segmenter, images: Sequence[np.ndarray]) -> list:
-    """Convenience for scripts and tests: process several frames."""
-    return [segmenter.process(image) for image in images]

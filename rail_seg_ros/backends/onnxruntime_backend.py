@@ -25,17 +25,21 @@ def available_providers() -> List[str]:
 
 
 def physical_cores() -> int:
-    """ONNX Runtime runs best with one intra-op thread per physical core."""
+    """ONNX Runtime runs best with one intra-op thread per physical core (hyper-threads do not help)."""
+    cores = set()
+    physical = "0"
     try:
         with open("/proc/cpuinfo") as f:
-            pairs = {line for line in f if line.startswith(("physical id", "core id"))}
-        cores = len([p for p in pairs if p.startswith("core id")]) * max(
-            1, len([p for p in pairs if p.startswith("physical id")]))
-        if cores:
-            return min(cores, os.cpu_count() or cores)
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "physical id":
+                    physical = value.strip()
+                elif key.strip() == "core id":
+                    cores.add((physical, value.strip()))
     except OSError:
         pass
-    return os.cpu_count() or 1
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(len(cores) or available, available))
 
 
 def _providers(device: str, precision: str, cache_dir: Path) -> List:
