@@ -6,6 +6,7 @@ from typing import List, Optional
 import cv2
 import numpy as np
 
+from .datasets import read_rgb
 from .errors import RailSegError
 from .model_card import ModelCard
 
@@ -24,13 +25,7 @@ def _from_folder(folder: Path, count: int) -> List[np.ndarray]:
     if not paths:
         raise RailSegError(f"calibration folder {folder}: no images ({', '.join(IMAGE_SUFFIXES)})")
     step = max(1, len(paths) // count)
-    frames = []
-    for path in paths[::step][:count]:
-        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise RailSegError(f"calibration image {path}: cannot be read")
-        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-    return frames
+    return [read_rgb(path) for path in paths[::step][:count]]
 
 
 def _from_bag(bag: Path, count: int) -> List[np.ndarray]:

@@ -13,6 +13,7 @@ import yaml
 from .errors import RailSegError
 from .labels import LabelSet, get_label_set
 from .nets import ARCHITECTURES, get_architecture
+from .sizes import parse_size
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -108,18 +109,6 @@ def available_cards() -> Dict[str, Path]:
         for path in sorted(directory.glob("*.yaml")):
             cards[path.stem] = path
     return cards
-
-
-def parse_size(text: str) -> Tuple[int, int]:
-    """``HxW`` -> (H, W)."""
-    parts = str(text).lower().split("x")
-    try:
-        height, width = (int(p) for p in parts)
-    except ValueError:
-        raise RailSegError(f"size {text!r} is not HxW (for example 1024x2048)") from None
-    if height <= 0 or width <= 0:
-        raise RailSegError(f"size {text!r}: height and width must be positive")
-    return height, width
 
 
 def _card_from_dict(data: Dict[str, Any], origin: str) -> ModelCard:

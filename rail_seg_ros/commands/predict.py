@@ -17,6 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..backends import BACKENDS, PRECISIONS
+from ..datasets import read_rgb
 from ..errors import RailSegError
 from ..labels import LABEL_SETS
 from ..model_card import parse_size
@@ -55,15 +56,6 @@ def segmenter_from_args(args: argparse.Namespace, **extra) -> Segmenter:
         input_size=parse_size(args.input_size) if getattr(args, "input_size", None) else None, **extra)
 
 
-def read_rgb(path: Path) -> np.ndarray:
-    if not path.is_file():
-        raise RailSegError(f"image {path}: no such file")
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise RailSegError(f"image {path}: cannot be read as an image")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
 def _write_png(path: Path, image: np.ndarray, rgb: bool) -> None:
     if not cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if rgb else image):
         raise RailSegError(f"cannot write {path}")
@@ -85,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     written: List[Path] = []
     try:
         for path in tqdm(paths, desc="predict", unit="image", disable=len(paths) < 2):
-            image = read_rgb(path)
+            image = read_rgb(path)  # the datasets' reader: one place decodes image files
             result = segmenter.process(image)
             _write_png(staging / f"{path.stem}_labels.png", result.labels, rgb=False)
             _write_png(staging / f"{path.stem}_color.png", result.color, rgb=True)

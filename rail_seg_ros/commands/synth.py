@@ -1,12 +1,12 @@
 """``rail-seg synth``: write procedural rail scenes with exact RailSem19 labels (a folder or a bag)."""
 
 import argparse
-import re
 from pathlib import Path
 from typing import Optional, Tuple
 
 from rail_seg_ros import synth
 from rail_seg_ros.errors import RailSegError
+from rail_seg_ros.sizes import parse_size as parse_hxw
 
 DESCRIPTION = """\
 Draw procedural rail scenes (main lines, level crossings, stations, street tramways) with exact
@@ -23,15 +23,14 @@ The same --seed, --size and --n give the same frames.
 """
 
 BAG_SUFFIXES = {".mcap": "mcap", ".db3": "sqlite3", ".bag": None}
-_SIZE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
 
 
 def parse_size(text: str) -> Tuple[int, int]:
-    """``"HEIGHTxWIDTH"`` (e.g. ``"288x512"``) to (height, width); anything else is a RailSegError."""
-    match = _SIZE.match(text or "")
-    if not match:
-        raise RailSegError(f"--size {text!r}: expected HEIGHTxWIDTH in pixels, e.g. 288x512")
-    height, width = int(match.group(1)), int(match.group(2))
+    """``"HEIGHTxWIDTH"`` (e.g. ``"288x512"``) to (height, width), at least synth.MIN_SIZE each way."""
+    try:
+        height, width = parse_hxw(text)
+    except RailSegError as exc:
+        raise RailSegError(f"--size: {exc}") from None
     if min(height, width) < synth.MIN_SIZE:
         raise RailSegError(f"--size {text!r}: height and width must be at least {synth.MIN_SIZE} px")
     return height, width
