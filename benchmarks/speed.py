@@ -33,6 +33,9 @@ from rail_seg_ros.image_codec import encode_image, fill_image_msg, image_msg_to_
 from rail_seg_ros.model_card import ModelCard, card_for_architecture, parse_size
 from rail_seg_ros.pipeline import Segmenter
 
+# Pause before each timed frame: the previous engine's worker threads (torch's OpenMP pool, onnxruntime's
+# pool) keep spinning for a while after a run and would steal the 2 cores from the next engine.
+SETTLE_S = 0.5
 SHARED_WEIGHTS = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "squeezenas" / "weights"
 
 
@@ -66,8 +69,9 @@ def model_only(card: ModelCard, cache: Path, runs: int, warmup: int) -> dict:
     times: dict = {name: [] for name in engines}
     for _ in range(runs):  # round robin, so every backend sees the same machine state
         for name, engine in engines.items():
+            time.sleep(SETTLE_S)
             times[name].append(time_backend(engine, frame, 1, 0)["mean"])
-    return {name: float(np.mean(t)) for name, t in times.items()}
+    return {name: float(np.median(t)) for name, t in times.items()}
 
 
 class _Message(SimpleNamespace):
@@ -101,7 +105,7 @@ def pipeline_vs_model(card: ModelCard, cache: Path, runs: int, warmup: int, fram
         start = time.perf_counter()
         segmenter.backend.infer(batch)
         model_ms.append((time.perf_counter() - start) * 1e3)
-    return {"pipeline_ms": float(np.mean(pipeline_ms)), "model_ms": float(np.mean(model_ms))}
+    return {"pipeline_ms": float(np.median(pipeline_ms)), "model_ms": float(np.median(model_ms))}
 
 
 def main() -> int:
@@ -117,7 +121,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         cache = Path(tmp)
         print(f"{'model':<24}{'size':>10}{'torch':>10}{'torch cl':>10}{'ort fp32':>10}{'ort int8':>10}"
-              f"{'ort/torch':>11}{'int8/fp32':>11}   (ms per frame, model only; ratios are speed-ups)")
+              f"{'ort/torch':>11}{'int8/fp32':>11}   (median ms per frame, model only; ratios are speed-ups)")
         for arch in args.models.split(","):
             for size in map(parse_size, args.sizes.split(",")):
                 card = card_with_weights(arch, size, cache)
