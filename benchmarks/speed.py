@@ -54,7 +54,7 @@ def card_with_weights(arch: str, size, workdir: Path) -> ModelCard:
     return replace(card, weights=str(weights), name=f"{arch}-{size[0]}x{size[1]}")
 
 
-def model_only(card: ModelCard, cache: Path, runs: int, warmup: int) -> dict:
+def model_only(card: ModelCard, cache: Path, runs: int, warmup: int, settle_s: float = SETTLE_S) -> dict:
     frame = np.random.default_rng(0).integers(0, 256, (1, *card.input_size, 3), dtype=np.uint8)
     engines = {
         # eager PyTorch as the public SqueezeNAS code runs it (NCHW), and our torch backend (channels_last)
@@ -69,7 +69,7 @@ def model_only(card: ModelCard, cache: Path, runs: int, warmup: int) -> dict:
     times: dict = {name: [] for name in engines}
     for _ in range(runs):  # round robin, so every backend sees the same machine state
         for name, engine in engines.items():
-            time.sleep(SETTLE_S)
+            time.sleep(settle_s)
             times[name].append(time_backend(engine, frame, 1, 0)["mean"])
     return {name: float(np.median(t)) for name, t in times.items()}
 
@@ -114,8 +114,15 @@ def main() -> int:
     parser.add_argument("--sizes", default="1024x2048,512x1024")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--pipeline-size", default="1024x2048", metavar="HxW",
+                        help="network input size of the pipeline comparison (first model of --models)")
+    parser.add_argument("--frames", default="1024x2048,1080x1920", metavar="HxW,...",
+                        help="camera frame sizes of the pipeline comparison")
+    parser.add_argument("--settle", type=float, default=SETTLE_S, metavar="S",
+                        help="seconds of pause before each timed model-only frame")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     args = parser.parse_args()
+    pipeline_size = parse_size(args.pipeline_size)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     results = {"model_only": [], "pipeline": []}
     with tempfile.TemporaryDirectory() as tmp:
@@ -125,7 +132,7 @@ def main() -> int:
         for arch in args.models.split(","):
             for size in map(parse_size, args.sizes.split(",")):
                 card = card_with_weights(arch, size, cache)
-                f = model_only(card, cache, args.runs, args.warmup)
+                f = model_only(card, cache, args.runs, args.warmup, args.settle)
                 row = {"model": arch, "size": list(size), **f}
                 results["model_only"].append(row)
                 print(f"{arch:<24}{size[0]}x{size[1]:<5}{f['torch eager']:>10.1f}{f['torch channels_last']:>10.1f}"
@@ -134,12 +141,12 @@ def main() -> int:
                       f"{f['onnxruntime fp32'] / f['onnxruntime int8']:>10.2f}x", flush=True)
         print(f"\n{'pipeline (onnxruntime fp32)':<34}{'frame':>10}{'model':>10}{'pipeline':>10}{'fps ratio':>11}")
         for arch in args.models.split(",")[:1]:
-            card = card_with_weights(arch, (1024, 2048), cache)
-            for frame in ((1024, 2048), (1080, 1920)):
+            card = card_with_weights(arch, pipeline_size, cache)
+            for frame in map(parse_size, args.frames.split(",")):
                 p = pipeline_vs_model(card, cache, args.runs, args.warmup, frame)
                 ratio = p["model_ms"] / p["pipeline_ms"]
                 results["pipeline"].append({"model": arch, "frame": list(frame), **p, "fps_ratio": ratio})
-                print(f"{arch + ' @1024x2048':<34}{frame[0]}x{frame[1]:<5}{p['model_ms']:>10.1f}"
+                print(f"{arch + ' @' + args.pipeline_size:<34}{frame[0]}x{frame[1]:<5}{p['model_ms']:>10.1f}"
                       f"{p['pipeline_ms']:>10.1f}{ratio:>10.2f}x", flush=True)
     print("\nfps ratio = pipeline frame rate / model-only frame rate (1.0 = no overhead).")
     if args.json:
