@@ -201,6 +201,8 @@ def load_card(name_or_path: str, weights: Optional[str] = None, label_set: Optio
         overrides["color_order"] = color_order
     if input_size:
         overrides["input_size"] = tuple(input_size)
+    if any(key in overrides and overrides[key] != getattr(card, key) for key in ("color_order", "input_size")):
+        overrides["onnx"] = None  # the shipped export has the card's own input size and colour order baked in
     return validate_card(replace(card, **overrides)) if overrides else card
 
 

@@ -28,6 +28,25 @@ def test_overrides(tmp_path):
     assert card.weights == str(tmp_path / "w.pth")
 
 
+def test_shipped_export_is_dropped_when_an_override_changes_what_it_bakes_in(tmp_path):
+    assert load_card("rail_default").onnx == "rail_default.onnx"
+    assert load_card("rail_default", input_size=(288, 512)).onnx == "rail_default.onnx"  # the same size
+    assert load_card("rail_default", input_size=(576, 1024)).onnx is None
+    assert load_card("rail_default", color_order="bgr").onnx is None
+    assert load_card("rail_default", weights=str(tmp_path / "w.pth")).onnx is None
+
+
+def test_other_input_size_than_the_shipped_export_runs(cache_dir):
+    import numpy as np
+
+    from rail_seg_ros.pipeline import Segmenter
+
+    segmenter = Segmenter.from_options("rail_default", backend="onnxruntime", device="cpu", input_size=(320, 576),
+                                       cache_dir=cache_dir)
+    labels = segmenter.process(np.zeros((288, 512, 3), np.uint8), color=False, overlay=False).labels
+    assert labels.shape == (288, 512)
+
+
 def test_weights_relative_to_the_card(small_card):
     card = load_card(str(small_card))
     assert card.weights_path().parent == small_card.parent
