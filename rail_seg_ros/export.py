@@ -73,7 +73,7 @@ def _constant_value(graph, name: str):
     return None
 
 
-def _fold_input_scale(graph) -> bool:
+def _fold_input_scale(graph) -> None:
     """Move a per-channel ``Mul`` feeding the first Conv into that Conv's weights."""
     from onnx import numpy_helper
 
@@ -81,13 +81,14 @@ def _fold_input_scale(graph) -> bool:
     conv = next((n for n in nodes if n.op_type == "Conv"), None)
     mul = next((n for n in nodes if conv is not None and n.op_type == "Mul" and n.output[0] == conv.input[0]), None)
     if mul is None or sum(conv.input[0] in n.input for n in nodes) != 1:
-        return False
+        return
     scale = _constant_value(graph, mul.input[1])
     weight = next((i for i in graph.initializer if i.name == conv.input[1]), None)
-    if scale is None or weight is None or scale.size != numpy_helper.to_array(weight).shape[1]:
-        return False
-    folded = numpy_helper.to_array(weight) * scale.reshape(1, -1, 1, 1).astype(np.float32)
-    weight.CopyFrom(numpy_helper.from_array(folded.astype(np.float32), weight.name))
+    kernel = numpy_helper.to_array(weight) if weight is not None else None
+    if scale is None or kernel is None or scale.size != kernel.shape[1]:
+        return
+    folded = (kernel * scale.reshape(1, -1, 1, 1)).astype(np.float32)
+    weight.CopyFrom(numpy_helper.from_array(folded, weight.name))
     conv.input[0] = mul.input[0]
     graph.node.remove(mul)
     if not any(mul.input[1] in n.input for n in graph.node):  # the scale constant has no other user
@@ -95,23 +96,21 @@ def _fold_input_scale(graph) -> bool:
             graph.node.remove(node)
         for init in [i for i in graph.initializer if i.name == mul.input[1]]:
             graph.initializer.remove(init)
-    return True
 
 
-def _end_blocked_layout_before_head(graph) -> bool:
+def _end_blocked_layout_before_head(graph) -> None:
     """Insert an identity Reshape (shape 0,0,0,0: keep every dimension) before the last Resize."""
     from onnx import helper, numpy_helper
 
     resizes = [n for n in graph.node if n.op_type == "Resize"]
     if not resizes:
-        return False
+        return
     head = resizes[-1]
     kept = head.input[0] + "_plain"
     graph.initializer.append(numpy_helper.from_array(np.zeros(4, np.int64), "keep_all_dims"))
     reshape = helper.make_node("Reshape", [head.input[0], "keep_all_dims"], [kept], name="end_blocked_layout")
     graph.node.insert(list(graph.node).index(head), reshape)
     head.input[0] = kept
-    return True
 
 
 def _has_dynamo_flag(torch_module) -> bool:
@@ -193,8 +192,8 @@ def quantize_int8(fp32_path, out_path, calibration: Iterable[np.ndarray], symmet
     """Static int8 QDQ quantisation of the network, calibrated on ``calibration`` frames.
 
     Weights per channel (int8), activations uint8 over the 99.99th percentile range (``symmetric``: int8
-    with zero point 0, which TensorRT's explicit int8 needs). The preprocessing, the first convolution, the final resize of the logits and the
-    argmax stay in float.
+    with zero point 0, which TensorRT's explicit int8 needs). The preprocessing, the first convolution, the
+    final resize of the logits and the argmax stay in float.
     """
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static

@@ -174,6 +174,10 @@ def card_for_architecture(name: str, label_set: Optional[str] = None, input_size
     return validate_card(card)
 
 
+# What a card's shipped ONNX export has baked in: overriding any of them sets the export aside.
+BAKED_INTO_EXPORT = ("weights", "color_order", "input_size")
+
+
 def load_card(name_or_path: str, weights: Optional[str] = None, label_set: Optional[str] = None,
               color_order: Optional[str] = None, input_size: Optional[Tuple[int, int]] = None) -> ModelCard:
     """A card by path, by shipped card name, or by architecture name; keyword arguments override it."""
@@ -194,15 +198,14 @@ def load_card(name_or_path: str, weights: Optional[str] = None, label_set: Optio
     overrides: Dict[str, Any] = {}
     if weights:
         overrides["weights"] = str(Path(os.path.expanduser(weights)).resolve())
-        overrides["onnx"] = None  # a shipped export belongs to the card's own weights
     if label_set:
         overrides["label_set"] = label_set
     if color_order:
         overrides["color_order"] = color_order
     if input_size:
         overrides["input_size"] = tuple(input_size)
-    if any(key in overrides and overrides[key] != getattr(card, key) for key in ("color_order", "input_size")):
-        overrides["onnx"] = None  # the shipped export has the card's own input size and colour order baked in
+    if any(key in overrides and overrides[key] != getattr(card, key) for key in BAKED_INTO_EXPORT):
+        overrides["onnx"] = None  # the shipped export belongs to the card's own values of these
     return validate_card(replace(card, **overrides)) if overrides else card
 
 
