@@ -1,0 +1,43 @@
+"""Training frames: synthetic validation seeds, bags with ground truth, loader processes."""
+
+from dataclasses import replace
+
+import cv2
+import numpy as np
+import pytest
+
+from rail_seg_ros.train.config import make_config
+from rail_seg_ros.train.data import SYNTH_VAL_SEED, build_datasets, build_frames
+from rail_seg_ros.train.loop import train
+
+from .conftest import SIZE, scene, tiny_config
+
+
+def test_synth_validation_never_uses_training_seeds():
+    synth = pytest.importorskip("rail_seg_ros.synth")
+    config = make_config("squeezenas_mac_small", data="synth:3", size=SIZE)
+    train_frames, val_frames = build_datasets(config)
+    assert (len(train_frames), len(val_frames)) == (3, 8)
+    rgb, labels = synth.render_scene(SIZE[0], SIZE[1], SYNTH_VAL_SEED)
+    assert np.array_equal(val_frames.get(0)[0], rgb) and np.array_equal(val_frames.get(0)[1], labels)
+    assert np.array_equal(train_frames.get(2)[0], synth.render_scene(SIZE[0], SIZE[1], 2)[0])
+
+
+def test_bag_frames_with_ground_truth(tmp_path):
+    bag = pytest.importorskip("rail_seg_ros.bag")
+    frames = [scene(i) for i in range(3)] + [(scene(3)[0], None)]
+    path = bag.write_frames_bag(tmp_path / "b", frames, progress=False)
+    warnings = []
+    config = make_config("squeezenas_mac_small", data=f"bag:{path}", size=SIZE)
+    loaded = build_frames(config.data, config, warn=warnings.append)
+    assert len(loaded) == 3 and any("without ground truth" in w for w in warnings)
+    rgb, labels = loaded.get(1)
+    assert rgb.shape == (*SIZE, 3) and labels.dtype == np.uint8
+    assert np.array_equal(labels, cv2.resize(scene(1)[1], SIZE[::-1], interpolation=cv2.INTER_NEAREST))
+
+
+def test_loader_processes_give_the_same_batches(pairs_root, tmp_path):
+    config = tiny_config(f"pairs:{pairs_root}", tmp_path / "w0", epochs=1)
+    in_process = train(config, progress=False, verbose=False)
+    workers = train(replace(config, out=str(tmp_path / "w1"), workers=1), progress=False, verbose=False)
+    assert workers.step_losses == in_process.step_losses
