@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 import torch
 
+from rail_seg_ros.labels import CITYSCAPES_ID_TO_TRAIN_ID
+
 # DDS stays on this machine in every test that starts a participant (each module sets its own domain).
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ.setdefault("ROS_LOCALHOST_ONLY", "1")
@@ -131,3 +133,56 @@ def write_small_card(directory: Path, architecture: str = "squeezenas_mac_small"
 @pytest.fixture(scope="session")
 def small_card(tmp_path_factory) -> Path:
     return write_small_card(tmp_path_factory.mktemp("card"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Frames and dataset folders (the bag, dataset and make-bag tests)
+
+START_NS = 1_700_000_000_000_000_000
+
+
+def make_frames(count: int, height: int = 24, width: int = 40) -> List[Tuple[np.ndarray, np.ndarray]]:
+    """Smooth, distinct RGB images (jpeg keeps them close) and label maps with several ids."""
+    ys, xs = np.mgrid[0:height, 0:width]
+    frames = []
+    for i in range(count):
+        image = np.stack([xs * 255 // width, ys * 255 // height, np.full_like(xs, 30 + 40 * i)], axis=2)
+        labels = ((xs // 8 + ys // 8 + i) % 19).astype(np.uint8)
+        labels[0, 0] = 255
+        frames.append((image.astype(np.uint8), labels))
+    return frames
+
+
+def write_png(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if array.ndim == 3:
+        array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
+    assert cv2.imwrite(str(path), array)
+
+
+def railsem19_tree(root: Path) -> List[Tuple[np.ndarray, np.ndarray]]:
+    frames = make_frames(3)
+    for i, (image, labels) in enumerate(frames):
+        suffix = ".jpg" if i < 2 else ".png"
+        write_png(root / "jpgs" / "rs19_val" / f"rs{i:05d}{suffix}", image)
+        if i != 1:
+            write_png(root / "uint8" / "rs19_val" / f"rs{i:05d}.png", labels)
+    (root / "jpgs" / "rs19_val" / "notes.txt").write_text("not an image")
+    return frames
+
+
+def cityscapes_tree(root: Path, train_ids: bool) -> List[Tuple[np.ndarray, np.ndarray]]:
+    frames = make_frames(3)
+    full_ids = {train: full for full, train in enumerate(CITYSCAPES_ID_TO_TRAIN_ID.tolist()) if train != 255}
+    for i, (image, labels) in enumerate(frames):
+        city = "aachen" if i < 2 else "bochum"
+        prefix = f"{city}_{i:06d}_000019"
+        write_png(root / "leftImg8bit" / "val" / city / f"{prefix}_leftImg8bit.png", image)
+        gt_dir = root / "gtFine" / "val" / city
+        if train_ids:
+            write_png(gt_dir / f"{prefix}_gtFine_labelTrainIds.png", labels)
+        else:
+            ids = np.vectorize(lambda t: full_ids.get(t, 0))(labels).astype(np.uint8)
+            write_png(gt_dir / f"{prefix}_gtFine_labelIds.png", ids)
+        write_png(gt_dir / f"{prefix}_gtFine_color.png", image)  # present in the release, never used
+    return frames
