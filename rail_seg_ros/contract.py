@@ -51,7 +51,7 @@ RECORDED_OUTPUTS: Tuple[str, ...] = (OUTPUT_LABELS, OUTPUT_COLOR, OUTPUT_OVERLAY
 
 
 def join_name(*parts: str) -> str:
-    """An absolute ROS name from namespace and name parts: ('front', 'segmentation_node') -> '/front/segmentation_node'."""
+    """An absolute ROS name from namespace and name parts: ('front', 'x') -> '/front/x', ('/', 'x') -> '/x'."""
     text = "/".join(p.strip("/") for p in parts if p and p.strip("/"))
     return "/" + text
 

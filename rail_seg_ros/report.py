@@ -304,7 +304,8 @@ def _summary_rows(report: Mapping[str, Any]) -> List[Tuple[str, str]]:
         ("pixel accuracy", fmt_percent(report.get("pixel_accuracy"))),
         ("fps", fmt_value(report.get("fps"), 2)),
     ]
-    rows += [(f"latency {key}", fmt_value(latency.get(key), 2, unit=" ms")) for key in ("p50", "p90", "p99", "max", "mean")]
+    rows += [(f"latency {key}", fmt_value(latency.get(key), 2, unit=" ms"))
+             for key in ("p50", "p90", "p99", "max", "mean")]
     rows += [
         ("jitter", fmt_value(report.get("jitter_ms"), 2, unit=" ms")),
         ("frames sent", fmt_value(report.get("sent"))),

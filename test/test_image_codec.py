@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from rail_seg_ros.contract import REASONS, Reject
-from rail_seg_ros.errors import FrameError, RailSegError
+from rail_seg_ros.contract import Reject
+from rail_seg_ros.errors import RailSegError
 from rail_seg_ros.image_codec import (
     ENCODINGS,
     ImageCodecError,
@@ -451,12 +451,6 @@ def test_encode_compressed_refuses_what_it_cannot_write():
         encode_compressed(smooth_rgb(), "rgb8", "jpeg", quality=0)
     assert info.value.reason == Reject.ENCODE_FAILED
 
-
-def test_a_frame_error_carries_a_reason_of_the_contract():
-    assert issubclass(ImageCodecError, FrameError)
-    assert {FrameError("x", reason).reason for reason in REASONS} == set(REASONS)
-    with pytest.raises(ValueError, match="not a reject reason"):
-        FrameError("x", "Image step 3 is smaller")  # a text, not a reason
 
 
 # --------------------------------------------------------------------------------- message objects

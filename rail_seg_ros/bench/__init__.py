@@ -8,9 +8,10 @@ iterations, the max-rate search and :func:`run_live`. ``record``: the engine of 
 Everything public is importable from ``rail_seg_ros.bench``; rclpy is imported only by live runs.
 """
 
+from ..bag import BagInfo, RecorderThread, inspect_bag  # re-exported: the bench used to hold them
 from .live import DiagnosticsWatch, LiveBench, LiveOptions
 from .node_process import SPAWN_NAMESPACE, NodeProcess, node_command, spawn_parameters, write_params_file
-from .offline import BagInfo, inspect_bag, run_offline
+from .offline import run_offline
 from .record import iter_labels, record_outputs, resolve_topics
 from .replay import Preloaded, preload, schedule
 from .result import (
@@ -29,7 +30,7 @@ from .result import (
     write_bench_report,
 )
 from .runs import keep_runs, pool_runs, run_live, search_max_rate
-from .session import LOCAL_DDS, RecorderThread, RosSession, ensure_local_dds
+from .session import LOCAL_DDS, RosSession, ensure_local_dds
 
 __all__ = [
     "LATENCY_DEFINITION",

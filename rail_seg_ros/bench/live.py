@@ -29,7 +29,7 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 import numpy as np
 from tqdm import tqdm
 
-from ..bag import COMPRESSED_TYPE, GT_TOPIC, IMAGE_TOPIC, IMAGE_TYPE, header_stamp_ns
+from ..bag import COMPRESSED_TYPE, GT_TOPIC, IMAGE_TOPIC, IMAGE_TYPE, RecorderThread, header_stamp_ns, inspect_bag
 from ..contract import (
     DIAGNOSTICS_TOPIC,
     NODE_NAME,
@@ -47,10 +47,9 @@ from ..errors import RailSegError
 from ..metrics import ConfusionMatrix
 from ..qos import qos_profile
 from .node_process import SPAWN_NAMESPACE, NodeProcess, node_command, spawn_parameters, write_params_file
-from .offline import inspect_bag
 from .replay import Preloaded, preload, schedule
 from .result import RunData, Sample, Scorer, finite
-from .session import RecorderThread, RosSession, ensure_local_dds
+from .session import RosSession, ensure_local_dds
 
 
 @dataclass

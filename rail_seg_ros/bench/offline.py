@@ -7,43 +7,15 @@ stream, frames back to back; scoring is not counted).
 """
 
 import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Dict, Optional
 
 import numpy as np
 from tqdm import tqdm
 
-from ..bag import COMPRESSED_TYPE, GT_TOPIC, IMAGE_TOPIC, IMAGE_TYPE, open_bag, read_frames
+from ..bag import GT_TOPIC, IMAGE_TOPIC, BagInfo, inspect_bag, read_frames
 from ..contract import OFFLINE_STAGES, Stage
-from ..errors import RailSegError
 from ..metrics import ConfusionMatrix, StageTimer
 from .result import BenchResult, make_sample, no_gt_note, sample_indices, sample_name, score_labels
-
-
-@dataclass
-class BagInfo:
-    path: Path
-    frames: int
-    msgtype: str  # IMAGE_TYPE or COMPRESSED_TYPE
-    has_gt: bool
-    gt_topic: Optional[str]
-
-
-def inspect_bag(path: Any, image_topic: str = IMAGE_TOPIC, gt_topic: Optional[str] = GT_TOPIC,
-                typestore: Optional[str] = None) -> BagInfo:
-    """Check the bag opens and has the image topic (the error lists its topics); see whether it has gt."""
-    path = Path(path)
-    with open_bag(path, typestore=typestore) as bag:
-        frames = bag.message_count(image_topic)  # raises, listing the bag's topics, when it is missing
-        msgtype = bag.topics[image_topic]
-        if msgtype not in (IMAGE_TYPE, COMPRESSED_TYPE):
-            raise RailSegError(f"bag {path}: topic {image_topic} has type {msgtype}, expected {IMAGE_TYPE} "
-                               f"or {COMPRESSED_TYPE}")
-        has_gt = bool(gt_topic) and gt_topic in bag.topics and bag.message_count(gt_topic) > 0
-    if frames == 0:
-        raise RailSegError(f"bag {path}: topic {image_topic} has no messages")
-    return BagInfo(path, frames, msgtype, has_gt, gt_topic if has_gt else None)
 
 
 class _OfflineRun:

@@ -8,10 +8,10 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 import numpy as np
 from tqdm import tqdm
 
-from ..bag import IMAGE_TYPE, decode_labels_msg, header_stamp_ns, open_bag
+from ..bag import IMAGE_TYPE, RecorderThread, decode_labels_msg, header_stamp_ns, open_bag
 from ..contract import NODE_NAME, RECORDED_OUTPUTS, join_name
 from ..errors import RailSegError
-from .session import RecorderThread, RosSession
+from .session import RosSession
 
 
 def resolve_topics(namespace: str, node_name: str, topics: Sequence[str]) -> List[str]:

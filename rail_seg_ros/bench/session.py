@@ -4,12 +4,9 @@ rclpy is imported when a session starts, so the offline bench runs without ROS.
 """
 
 import os
-import queue
 import threading
-from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional
 
-from ..bag import IMAGE_TYPE, OutputRecorder
 from ..contract import RELIABLE
 from ..errors import RailSegError
 from ..qos import offered_reliability, qos_profile
@@ -96,69 +93,3 @@ class RosSession:
             self.node.destroy_node()
         finally:
             self.rclpy.try_shutdown(context=self.context)
-
-
-class RecorderThread:
-    """An :class:`OutputRecorder` owned by one thread of its own: created, written and closed there.
-
-    (The sqlite3 storage may only be used from the thread that opened it, and writing a 6 MB image
-    must not hold up an executor callback.) ``add`` only queues the message.
-    """
-
-    def __init__(self, path: Any, storage: str = "sqlite3", topics: Sequence[str] = ()) -> None:
-        self.path = Path(path)
-        self.count = 0
-        self.error: Optional[BaseException] = None
-        self._queue: "queue.Queue[Optional[Tuple[str, Any, int]]]" = queue.Queue()  # noqa: UP037 (3.8)
-        self._opened = threading.Event()
-        self._keep = False
-        self._thread = threading.Thread(target=self._run, args=(storage, tuple(topics)),
-                                        name="rail_seg_recorder", daemon=True)
-        self._thread.start()
-        self._opened.wait()
-        if self.error is not None:
-            self._thread.join()
-            raise self.error
-
-    def _run(self, storage: str, topics: Tuple[str, ...]) -> None:
-        try:
-            recorder = OutputRecorder(self.path, storage=storage)
-            for topic in topics:
-                recorder.add_topic(topic, IMAGE_TYPE)
-        except BaseException as exc:
-            self.error = exc
-            self._opened.set()
-            return
-        self._opened.set()
-        try:
-            while True:
-                item = self._queue.get()
-                if item is None:
-                    break
-                if self.error is None:
-                    try:
-                        recorder.add(item[0], IMAGE_TYPE, item[1], item[2])
-                        self.count += 1
-                    except Exception as exc:  # reported by check() / finish()
-                        self.error = exc
-        finally:
-            if self._keep and self.error is None and self.count > 0:
-                recorder.close()
-            else:
-                recorder.abort()
-
-    def add(self, topic: str, msg: Any, timestamp_ns: int) -> None:
-        """Queue one Image message for ``topic``, logged at ``timestamp_ns``."""
-        self._queue.put((topic, msg, timestamp_ns))
-
-    def check(self) -> None:
-        if self.error is not None:
-            raise RailSegError(f"recording into {self.path} failed: {self.error}")
-
-    def finish(self, keep: bool = True) -> int:
-        """Write what is queued and close the bag (kept when ``keep`` and anything was written); return the count."""
-        if self._thread.is_alive():
-            self._keep = keep
-            self._queue.put(None)
-            self._thread.join()
-        return self.count

@@ -50,7 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="untimed warm-up runs of the first frame (live: frames sent and waited for, at least 1) "
                              "(default 3)")
     parser.add_argument("--samples", type=int, default=4, metavar="K", help="overlay samples in the report (default 4)")
-    parser.add_argument("--out", metavar="DIR", help="report folder (default bench-<bag>-<mode>)")
+    parser.add_argument("--out", metavar="DIR", help="report folder (default bench-<bag>-<mode>); an earlier report "
+                        "there is replaced, a folder holding other files is refused")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     live = parser.add_argument_group("live mode")
     rate = live.add_mutually_exclusive_group()

@@ -121,3 +121,15 @@ def test_bad_option_combinations(frames_bag, small_card, tmp_path, capsys):
     assert "would overwrite the input bag" in capsys.readouterr().err
     assert run_cli("bench", path, "--model", small_card, "--mode", "live", "--rate", "0") == 2
     assert "--rate 0.0 must be positive" in capsys.readouterr().err
+
+
+def test_out_folder_holding_other_files_is_refused_before_the_run(frames_bag, small_card, tmp_path, capsys):
+    path, _ = frames_bag
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    assert run_cli("bench", path, "--model", small_card, "--backend", "torch", "--out", out, "--no-progress") == 2
+    err = capsys.readouterr().err
+    assert f"report folder {out}: holds files that are not a report's" in err and len(err.strip().splitlines()) == 1
+    assert [p.name for p in out.iterdir()] == ["notes.txt"] and (out / "notes.txt").read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]
