@@ -31,7 +31,6 @@ import numpy as np
 
 WIDTH, HEIGHT = 1920, 1080
 NAMESPACE = "client_demo"
-OUTPUTS = ("labels", "color", "overlay")
 
 
 def parse_args() -> argparse.Namespace:
@@ -57,8 +56,29 @@ from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 
+from rail_seg_ros.contract import (  # noqa: E402
+    DIAGNOSTICS_TOPIC,
+    EXECUTABLE,
+    INPUT_COMPRESSED,
+    INPUT_IMAGE,
+    NODE_NAME,
+    NODE_STAGES,
+    OUTPUT_LABELS,
+    RECORDED_OUTPUTS,
+    RELIABLE,
+    TRANSPORT_COMPRESSED,
+    TRANSPORT_RAW,
+    Diag,
+    join_name,
+    output_topics,
+    rejected_key,
+    stage_key,
+    status_name,
+)
 from rail_seg_ros.image_codec import encode_compressed, fill_image_msg, rgb8_to  # noqa: E402
 from rail_seg_ros.labels import get_label_set  # noqa: E402
+
+OUTPUTS = RECORDED_OUTPUTS  # labels, color, overlay: the node's default outputs
 
 
 def track_scene() -> np.ndarray:
@@ -82,12 +102,12 @@ def load_picture(path: str) -> np.ndarray:
 
 
 def node_command() -> List[str]:
-    found = shutil.which("segmentation_node") or str(Path(sys.executable).with_name("segmentation_node"))
+    found = shutil.which(EXECUTABLE) or str(Path(sys.executable).with_name(EXECUTABLE))
     return [found] if Path(found).exists() else [sys.executable, "-m", "rail_seg_ros.node"]
 
 
 class SegmentationNodeProcess:
-    """segmentation_node in a subprocess of its own, its log kept in a file."""
+    """The node in a subprocess of its own, its log kept in a file."""
 
     def __init__(self, namespace: str, transport: str) -> None:
         # input_qos reliable: the node defaults to best-effort sensor-data QoS (keep last 1), but with DDS kept
@@ -95,14 +115,14 @@ class SegmentationNodeProcess:
         # frame of several MB loses fragments in the default socket buffers; reliable DDS resends them. Depth 30
         # lets the whole burst below reach the node, which then skips (and counts) what it cannot keep up with.
         params = {"model": ARGS.model, "backend": ARGS.backend, "input_transport": transport, "warmup_frames": 1,
-                  "input_qos.reliability": "reliable", "input_qos.depth": 30,  # the whole burst reaches the node
+                  "input_qos.reliability": RELIABLE, "input_qos.depth": 30,  # the whole burst reaches the node
                   "input_timeout": 10.0}  # the demo pauses between steps
         if ARGS.weights:
             params["weights"] = ARGS.weights
-        command = node_command() + ["--ros-args", "-r", f"__ns:=/{namespace}"]
+        command = node_command() + ["--ros-args", "-r", f"__ns:={join_name(namespace)}"]
         for name, value in params.items():
             command += ["-p", f"{name}:={value}"]
-        self.log = tempfile.NamedTemporaryFile("w+", prefix="segmentation_node_", suffix=".log", delete=False)
+        self.log = tempfile.NamedTemporaryFile("w+", prefix=f"{NODE_NAME}_", suffix=".log", delete=False)
         env = dict(os.environ, **loopback_env(ARGS.domain_id), RCUTILS_COLORIZED_OUTPUT="0")
         print(f"$ {' '.join(command)}")
         self.process = subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT)
@@ -132,16 +152,16 @@ class Client:
         self.outputs: Dict[str, Dict[int, Image]] = {name: {} for name in OUTPUTS}
         self.arrived: Dict[str, Dict[int, float]] = {name: {} for name in OUTPUTS}
         self.status: Optional[Any] = None
-        self.status_name = f"{namespace}/segmentation_node: segmentation"
-        base = f"/{namespace}/segmentation_node/"
+        self.status_name = status_name(join_name(namespace, NODE_NAME))
+        topics = output_topics(namespace)
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         for name in OUTPUTS:
-            node.create_subscription(Image, base + name, self._keeper(name), reliable)
-        node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
+            node.create_subscription(Image, topics[name], self._keeper(name), reliable)
+        node.create_subscription(DiagnosticArray, DIAGNOSTICS_TOPIC, self._on_diagnostics, 10)
         # the node's inputs are relative names: image and image/compressed in its namespace
         frames_qos = QoSProfile(depth=30, reliability=ReliabilityPolicy.RELIABLE)  # holds the whole burst
-        self.raw_pub = node.create_publisher(Image, f"/{namespace}/image", frames_qos)
-        self.jpeg_pub = node.create_publisher(CompressedImage, f"/{namespace}/image/compressed", frames_qos)
+        self.raw_pub = node.create_publisher(Image, join_name(namespace, INPUT_IMAGE), frames_qos)
+        self.jpeg_pub = node.create_publisher(CompressedImage, join_name(namespace, INPUT_COMPRESSED), frames_qos)
 
     def _keeper(self, name: str):
         def keep(msg: Image) -> None:
@@ -199,7 +219,7 @@ def raw_frame(client: Client, rgb: np.ndarray, encoding: str, frame_id: str = "f
 def describe(client: Client, key: int, sent_at: float, label_names: List[str]) -> str:
     with client.lock:
         labels, color, overlay = (client.outputs[name][key] for name in OUTPUTS)
-        first = client.arrived["labels"][key] - sent_at
+        first = client.arrived[OUTPUT_LABELS][key] - sent_at
         last = max(client.arrived[name][key] for name in OUTPUTS) - sent_at
     ids = np.frombuffer(bytes(labels.data), np.uint8)
     counts = np.bincount(ids, minlength=256)
@@ -217,9 +237,9 @@ def wait_ready(client: Client, publisher: Any, process: SegmentationNodeProcess)
                   process)
     if ok:
         time.sleep(0.5)  # let every output connection settle
-        print(f"node ready after {time.monotonic() - started:.1f} s: {client.diagnostics().get('model')} on "
-              f"{client.diagnostics().get('backend')} ({client.diagnostics().get('device')}, "
-              f"{client.diagnostics().get('precision')})")
+        values = client.diagnostics()
+        print(f"node ready after {time.monotonic() - started:.1f} s: {values.get(Diag.MODEL)} on "
+              f"{values.get(Diag.BACKEND)} ({values.get(Diag.DEVICE)}, {values.get(Diag.PRECISION)})")
     else:
         print("the node did not come up; its log:\n  " + "\n  ".join(process.log_lines()[-10:]))
     return ok
@@ -241,7 +261,7 @@ def print_diagnostics(values: Dict[str, str], keys: List[str]) -> None:
     level = {"0": "OK", "1": "WARN", "2": "ERROR", "3": "STALE"}.get(values.get("level", ""), "?")
     print(f"  /diagnostics: {level} '{values.get('message')}'")
     shown = [f"{k}={values[k]}" for k in keys if k in values]
-    shown += [f"{k}={v}" for k, v in values.items() if k.startswith("rejected.") and k not in keys]
+    shown += [f"{k}={v}" for k, v in values.items() if k.startswith(rejected_key("")) and k not in keys]
     print("    " + ", ".join(shown))
 
 
@@ -261,7 +281,7 @@ def malformed_messages(client: Client) -> List[Image]:
 
 def raw_phase(node: Any, rgb: np.ndarray) -> bool:
     print("\n== raw images (input_transport: raw) ==")
-    process = SegmentationNodeProcess(NAMESPACE, "raw")
+    process = SegmentationNodeProcess(NAMESPACE, TRANSPORT_RAW)
     client = Client(node, NAMESPACE)
     executor = rclpy.executors.MultiThreadedExecutor()
     executor.add_node(node)
@@ -269,7 +289,7 @@ def raw_phase(node: Any, rgb: np.ndarray) -> bool:
     spinner.start()
     ok = wait_ready(client, client.raw_pub, process)
     if ok:
-        names = list(get_label_set(client.diagnostics().get("label_set", "cityscapes")).names)
+        names = list(get_label_set(client.diagnostics().get(Diag.LABEL_SET, "cityscapes")).names)
         for encoding in ("rgb8", "bgr8", "mono8", "yuv422"):
             ok &= send_and_receive(client, process, client.raw_pub, raw_frame(client, rgb, encoding), encoding, names)
 
@@ -285,12 +305,11 @@ def raw_phase(node: Any, rgb: np.ndarray) -> bool:
         time.sleep(1.5)
         after = client.diagnostics()
         received, published, dropped = (int(after[k]) - int(before[k]) for k in
-                                         ("frames_received", "frames_published", "dropped"))
+                                         (Diag.RECEIVED, Diag.PUBLISHED, Diag.DROPPED))
         print(f"  {got} of 30 burst frames came back (the newest one: {'yes' if client.complete(last) else 'no'})")
         print(f"  the node received {received}, segmented {published} and skipped {dropped} while the model was busy"
               + (f"; DDS replaced {30 - received} in a keep-last queue" if received < 30 else ""))
-        print_diagnostics(after, ["frames_received", "frames_published", "dropped", "latency_p50_ms",
-                                  "latency_p95_ms"])
+        print_diagnostics(after, [Diag.RECEIVED, Diag.PUBLISHED, Diag.DROPPED, Diag.LATENCY_P50, Diag.LATENCY_P95])
 
         print("\nmalformed stream: 40 broken messages, then a good frame")
         for _ in range(10):
@@ -299,9 +318,8 @@ def raw_phase(node: Any, rgb: np.ndarray) -> bool:
                 time.sleep(0.02)
         ok &= send_and_receive(client, process, client.raw_pub, raw_frame(client, rgb, "rgb8"), "after", names)
         time.sleep(1.5)
-        print_diagnostics(client.diagnostics(), ["rejected", "dropped", "input_rate_hz", "output_rate_hz",
-                                                 "decode_ms", "preprocess_ms", "infer_ms", "postprocess_ms",
-                                                 "publish_ms", "latency_p50_ms", "latency_p95_ms"])
+        print_diagnostics(client.diagnostics(), [Diag.REJECTED, Diag.DROPPED, Diag.INPUT_RATE, Diag.OUTPUT_RATE]
+                          + [stage_key(stage) for stage in NODE_STAGES] + [Diag.LATENCY_P50, Diag.LATENCY_P95])
     executor.shutdown()
     code = process.stop()
     warnings = [line for line in process.log_lines() if "WARN" in line or "ERROR" in line]
@@ -314,7 +332,7 @@ def raw_phase(node: Any, rgb: np.ndarray) -> bool:
 def jpeg_phase(node: Any, rgb: np.ndarray) -> bool:
     print("\n== JPEG (input_transport: compressed) ==")
     namespace = NAMESPACE + "_jpeg"
-    process = SegmentationNodeProcess(namespace, "compressed")
+    process = SegmentationNodeProcess(namespace, TRANSPORT_COMPRESSED)
     client = Client(node, namespace)
     executor = rclpy.executors.MultiThreadedExecutor()
     executor.add_node(node)
@@ -322,7 +340,7 @@ def jpeg_phase(node: Any, rgb: np.ndarray) -> bool:
     spinner.start()
     ok = wait_ready(client, client.jpeg_pub, process)
     if ok:
-        names = list(get_label_set(client.diagnostics().get("label_set", "cityscapes")).names)
+        names = list(get_label_set(client.diagnostics().get(Diag.LABEL_SET, "cityscapes")).names)
         msg = CompressedImage()
         msg.format, data = encode_compressed(rgb, "rgb8", "jpeg", quality=90)
         msg.data = data
@@ -334,7 +352,7 @@ def jpeg_phase(node: Any, rgb: np.ndarray) -> bool:
         garbage.header.stamp = client.stamp()
         client.jpeg_pub.publish(garbage)
         time.sleep(1.5)
-        print_diagnostics(client.diagnostics(), ["frames_received", "frames_published", "rejected"])
+        print_diagnostics(client.diagnostics(), [Diag.RECEIVED, Diag.PUBLISHED, Diag.REJECTED])
     executor.shutdown()
     code = process.stop()
     print(f"node exited with {code}")

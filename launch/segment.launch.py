@@ -33,6 +33,8 @@ from launch.launch_description import LaunchDescription
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
+from rail_seg_ros.contract import EXECUTABLE, INPUT_CAMERA_INFO, INPUT_COMPRESSED, INPUT_IMAGE, NODE_NAME
+
 PACKAGE = "rail_seg_ros"
 
 
@@ -41,7 +43,8 @@ def _rviz_config(share: str, namespace: str, camera: str) -> str:
     with open(os.path.join(share, "config", "rail_seg.rviz")) as source:
         text = source.read()
     prefix = "/" + namespace.strip("/") if namespace.strip("/") else ""
-    text = text.replace("/segmentation_node/", prefix + "/segmentation_node/").replace("/camera/image_raw", camera)
+    node = f"/{NODE_NAME}/"
+    text = text.replace(node, prefix + node).replace("/camera/image_raw", camera)
     handle, path = tempfile.mkstemp(prefix="rail_seg_", suffix=".rviz")
     with os.fdopen(handle, "w") as target:
         target.write(text)
@@ -60,14 +63,14 @@ def _launch_setup(context, *args, **kwargs):
             overrides[name] = value
     camera_dir = camera.rsplit("/", 1)[0] if "/" in camera.strip("/") else ""
     remappings = [
-        ("image", camera),
-        ("image/compressed", camera + "/compressed"),
-        ("camera_info", camera_dir + "/camera_info" if camera_dir else "camera_info"),
+        (INPUT_IMAGE, camera),
+        (INPUT_COMPRESSED, camera + "/compressed"),
+        (INPUT_CAMERA_INFO, camera_dir + "/camera_info" if camera_dir else "camera_info"),
     ]
     node = Node(
         package=PACKAGE,
-        executable="segmentation_node",
-        name="segmentation_node",
+        executable=EXECUTABLE,
+        name=NODE_NAME,
         namespace=namespace,
         parameters=[params_file, overrides],
         remappings=remappings,

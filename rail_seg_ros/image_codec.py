@@ -14,11 +14,12 @@ from typing import Dict, NamedTuple, Optional, Tuple
 import cv2
 import numpy as np
 
-from rail_seg_ros.errors import RailSegError
+from rail_seg_ros.contract import Reject
+from rail_seg_ros.errors import FrameError
 
 
-class ImageCodecError(RailSegError, ValueError):
-    """An image message (or array) that cannot be decoded or encoded as asked."""
+class ImageCodecError(FrameError):
+    """An image message (or array) that cannot be decoded or encoded as asked; ``reason`` says why."""
 
 
 class _Layout(NamedTuple):
@@ -108,7 +109,8 @@ def _layout(encoding: str) -> _Layout:
     layout = _LAYOUTS.get(encoding)
     if layout is None:
         supported = ", ".join(ENCODINGS)
-        raise ImageCodecError(f"Image encoding {encoding!r} is not supported (supported: {supported})")
+        raise ImageCodecError(f"Image encoding {encoding!r} is not supported (supported: {supported})",
+                              Reject.UNSUPPORTED_ENCODING)
     return layout
 
 
@@ -125,22 +127,23 @@ def _as_byte_buffer(data) -> np.ndarray:
 
 def _check_even_width(width: int, encoding: str) -> None:
     if encoding in _YUV_ENCODINGS and width % 2:
-        raise ImageCodecError(f"Image width {width} is odd; {encoding} packs pixels in pairs")
+        raise ImageCodecError(f"Image width {width} is odd; {encoding} packs pixels in pairs", Reject.BAD_SIZE)
 
 
 def _check_geometry(layout: _Layout, encoding: str, height: int, width: int, step: int, size: int) -> None:
     """Validate message geometry the way cv_bridge's matFromImage does (plus the YUV pair rule)."""
     if height <= 0 or width <= 0:
-        raise ImageCodecError(f"Image height {height} x width {width} is empty (encoding {encoding})")
+        raise ImageCodecError(f"Image height {height} x width {width} is empty (encoding {encoding})", Reject.BAD_SIZE)
     pixel_bytes = layout.channels * layout.dtype.itemsize
     if step < width * pixel_bytes:
         raise ImageCodecError(
-            f"Image step {step} is smaller than a row of {width} x {pixel_bytes} bytes (encoding {encoding})")
+            f"Image step {step} is smaller than a row of {width} x {pixel_bytes} bytes (encoding {encoding})",
+            Reject.BAD_STEP)
     # cv_bridge (C++) throws "height * step != size" for any other size, longer data included;
     # cv_bridge's Python imgmsg_to_cv2 silently ignores trailing bytes. We follow the C++ check.
     if size != step * height:
         raise ImageCodecError(f"Image data has {size} bytes, expected step {step} x height {height}"
-                              f" = {step * height} (encoding {encoding})")
+                              f" = {step * height} (encoding {encoding})", Reject.BAD_SIZE)
     _check_even_width(width, encoding)
 
 
@@ -173,7 +176,7 @@ def _check_array(array: np.ndarray, encoding: str) -> _Layout:
     layout = _layout(encoding)
     if not isinstance(array, np.ndarray):
         raise ImageCodecError(
-            f"Image for encoding {encoding} must be a numpy array, not {type(array).__name__}")
+            f"Image for encoding {encoding} must be a numpy array, not {type(array).__name__}", Reject.BAD_ARRAY)
     if layout.channels == 1:
         want, shape_ok = "H x W", array.ndim == 2
     else:
@@ -181,9 +184,9 @@ def _check_array(array: np.ndarray, encoding: str) -> _Layout:
     dtype_ok = array.dtype.kind == "u" and array.dtype.itemsize == layout.dtype.itemsize
     if not (shape_ok and dtype_ok):
         raise ImageCodecError(f"Image array of shape {array.shape} and dtype {array.dtype} does not fit"
-                              f" encoding {encoding} ({want} {layout.dtype.name})")
+                              f" encoding {encoding} ({want} {layout.dtype.name})", Reject.BAD_ARRAY)
     if array.shape[0] == 0 or array.shape[1] == 0:
-        raise ImageCodecError(f"Image array of shape {array.shape} is empty (encoding {encoding})")
+        raise ImageCodecError(f"Image array of shape {array.shape} is empty (encoding {encoding})", Reject.BAD_SIZE)
     _check_even_width(array.shape[1], encoding)
     return layout
 
@@ -315,17 +318,18 @@ def decode_compressed(format: str, data) -> Tuple[np.ndarray, str]:
     PNG survive. 16-bit colour is scaled to 8 bit as cv_bridge does (255/65535).
     """
     if "compressedDepth" in format:
-        raise ImageCodecError(f"CompressedImage format {format!r} (compressedDepth) is not supported")
+        raise ImageCodecError(f"CompressedImage format {format!r} (compressedDepth) is not supported",
+                              Reject.UNSUPPORTED_ENCODING)
     buf = _as_byte_buffer(data)
     if buf.size == 0:
-        raise ImageCodecError(f"CompressedImage data is empty (format {format!r})")
+        raise ImageCodecError(f"CompressedImage data is empty (format {format!r})", Reject.DECODE_FAILED)
     try:
         image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     except cv2.error:
         image = None
     if image is None or image.size == 0:
         raise ImageCodecError(
-            f"CompressedImage data ({buf.size} bytes) could not be decoded (format {format!r})")
+            f"CompressedImage data ({buf.size} bytes) could not be decoded (format {format!r})", Reject.DECODE_FAILED)
     if image.ndim == 2:
         return image, ("mono16" if image.dtype == _U16 else "mono8")
     if image.dtype == _U16:
@@ -333,7 +337,8 @@ def decode_compressed(format: str, data) -> Tuple[np.ndarray, str]:
     channels = image.shape[2]
     if channels not in (3, 4):
         raise ImageCodecError(
-            f"CompressedImage decoded to {channels} channels, expected 1, 3 or 4 (format {format!r})")
+            f"CompressedImage decoded to {channels} channels, expected 1, 3 or 4 (format {format!r})",
+            Reject.DECODE_FAILED)
     order = "rgb" if _data_is_rgb_order(format) else "bgr"
     return image, order + ("8" if channels == 3 else "a8")
 
@@ -347,10 +352,11 @@ def encode_compressed(array: np.ndarray, encoding: str, fmt: str = "jpeg",
     frames are converted to RGB first and labelled rgb8. ``quality`` is the JPEG quality (1-100).
     """
     if fmt not in ("jpeg", "png"):
-        raise ImageCodecError(f"Compression format {fmt!r} is not supported (jpeg or png)")
+        raise ImageCodecError(f"Compression format {fmt!r} is not supported (jpeg or png)", Reject.UNSUPPORTED_ENCODING)
     _check_array(array, encoding)
     if encoding in _MONO16_ENCODINGS and fmt == "jpeg":
-        raise ImageCodecError(f"Image encoding {encoding} is 16-bit; jpeg holds 8 bits, use png")
+        raise ImageCodecError(f"Image encoding {encoding} is 16-bit; jpeg holds 8 bits, use png",
+                              Reject.UNSUPPORTED_ENCODING)
     if encoding in _YUV_ENCODINGS or encoding.startswith("bayer_"):
         array, encoding = to_rgb8(array, encoding), "rgb8"
     target = ""
@@ -359,13 +365,13 @@ def encode_compressed(array: np.ndarray, encoding: str, fmt: str = "jpeg",
         array, target = (array if code is None else cv2.cvtColor(array, code)), "bgr8"
     if fmt == "jpeg":
         if not 1 <= quality <= 100:
-            raise ImageCodecError(f"JPEG quality {quality} is outside 1-100")
+            raise ImageCodecError(f"JPEG quality {quality} is outside 1-100", Reject.ENCODE_FAILED)
         params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
     else:
         params = [cv2.IMWRITE_PNG_COMPRESSION, 3]
     ok, buf = cv2.imencode("." + fmt, _host_order(array), params)
     if not ok:
-        raise ImageCodecError(f"Image ({array.shape}, {encoding}) could not be encoded as {fmt}")
+        raise ImageCodecError(f"Image ({array.shape}, {encoding}) could not be encoded as {fmt}", Reject.ENCODE_FAILED)
     return f"{encoding}; {fmt} compressed {target}", buf.tobytes()
 
 

@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 import traceback
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import rclpy
@@ -35,102 +35,40 @@ from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.logging import LoggingSeverity
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from .camera_info import scale_camera_info, scale_factors
-from .errors import RailSegError
+from .contract import (
+    CAMERA_INFO_OUTPUT,
+    DIAGNOSTICS_TOPIC,
+    INPUT_CAMERA_INFO,
+    INPUT_COMPRESSED,
+    INPUT_IMAGE,
+    NODE_NAME,
+    NODE_STAGES,
+    OUTPUT_COLOR,
+    OUTPUT_CONFIDENCE,
+    OUTPUT_LABELS,
+    OUTPUT_OVERLAY,
+    OUTPUTS,
+    PARAMETERS_BY_NAME,
+    PRIVATE,
+    TRANSPORT_COMPRESSED,
+    Diag,
+    Reject,
+    Stage,
+    rejected_key,
+    stage_key,
+    status_name,
+)
+from .errors import FrameError, RailSegError
 from .image_codec import compressed_msg_to_rgb8, fill_image_msg, image_msg_to_rgb8
-from .metrics import RateMeter, RollingStats, StageTimer
-from .node_params import PARAMETERS_BY_NAME, declare_parameters, unknown_overrides
+from .node_params import declare_parameters, unknown_overrides
+from .node_state import RATE_WINDOW_S, FrameSlot, ReceivedFrame, Stats
 from .pipeline import Segmenter
+from .qos import qos_profile
 
-NODE_NAME = "segmentation_node"
-OUTPUTS = (("labels", "mono8"), ("color", "rgb8"), ("overlay", "rgb8"), ("confidence", "mono8"))
-STAGES = ("decode", "preprocess", "infer", "postprocess", "publish")
 LOG_EVERY_S = 10.0  # a problem of one kind is logged at most this often
-RATE_WINDOW_S = 2.0
-
-
-class Frame(NamedTuple):
-    msg: Any  # sensor_msgs/Image or CompressedImage
-    compressed: bool
-    received: float  # time.monotonic() at arrival
-
-
-class FrameSlot:
-    """Keep-last-1 hand-over from the executor to the worker: the newest frame wins."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._frame: Optional[Frame] = None
-        self._closed = False
-
-    def put(self, frame: Frame) -> bool:
-        """Store ``frame``; True when it replaced one the worker had not taken yet (a dropped frame)."""
-        with self._cond:
-            replaced = self._frame is not None
-            self._frame = frame
-            self._cond.notify()
-            return replaced
-
-    def take(self) -> Optional[Frame]:
-        """The newest frame, waiting for one; None once the slot is closed."""
-        with self._cond:
-            while self._frame is None and not self._closed:
-                self._cond.wait()
-            frame, self._frame = self._frame, None
-            return None if self._closed else frame
-
-    def clear(self) -> None:
-        with self._cond:
-            self._frame = None
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-
-
-def reject_reason(exc: Exception, compressed: bool) -> str:
-    """A short key for why a frame could not be decoded (the diagnostics count frames by it)."""
-    text = str(exc)
-    if "not supported" in text:
-        return "unsupported_encoding"
-    if compressed:
-        return "decode_failed"
-    if text.startswith("Image step"):
-        return "bad_step"
-    if text.startswith("Image data has") or "empty" in text or "odd" in text or "smaller than" in text:
-        return "bad_size"
-    return "decode_failed"
-
-
-def qos_from(reliability: str, depth: int) -> QoSProfile:
-    """Keep last ``depth``, volatile; best_effort is the sensor-data profile (qos_profile_sensor_data)."""
-    policy = ReliabilityPolicy.BEST_EFFORT if reliability == "best_effort" else ReliabilityPolicy.RELIABLE
-    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=policy,
-                      durability=DurabilityPolicy.VOLATILE)
-
-
-class Stats:
-    """Counters, rates and timings since the last activation; written by two threads."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.received = 0
-        self.published = 0
-        self.dropped = 0
-        self.rejected: Dict[str, int] = {}
-        self.input_rate = RateMeter(RATE_WINDOW_S)
-        self.output_rate = RateMeter(RATE_WINDOW_S)
-        self.latency_ms = RollingStats(300)
-        self.stages = StageTimer()  # reset every diagnostics period
-        self.last_stages: Dict[str, float] = {}
-        self.last_input: Optional[float] = None
-        self.input_size: Optional[Tuple[int, int]] = None  # height, width of the last frame
-        self.output_size: Optional[Tuple[int, int]] = None
-        self.backend_error: Optional[str] = None
 
 
 class SegmentationNode(LifecycleNode):
@@ -189,15 +127,15 @@ class SegmentationNode(LifecycleNode):
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         p = self._params
-        qos = qos_from(p["input_qos.reliability"], p["input_qos.depth"])
+        qos = qos_profile(p["input_qos.reliability"], p["input_qos.depth"])
         self._stats = Stats()
-        if p["input_transport"] == "compressed":
-            image_sub = self.create_subscription(CompressedImage, "image/compressed", self._on_compressed, qos)
+        if p["input_transport"] == TRANSPORT_COMPRESSED:
+            image_sub = self.create_subscription(CompressedImage, INPUT_COMPRESSED, self._on_compressed, qos)
         else:
-            image_sub = self.create_subscription(Image, "image", self._on_image, qos)
-        info_sub = self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, qos)
+            image_sub = self.create_subscription(Image, INPUT_IMAGE, self._on_image, qos)
+        info_sub = self.create_subscription(CameraInfo, INPUT_CAMERA_INFO, self._on_camera_info, qos)
         self._inputs = [image_sub, info_sub]
-        self._input_topic = getattr(image_sub, "topic_name", "image")  # the resolved name (remapped)
+        self._input_topic = getattr(image_sub, "topic_name", INPUT_IMAGE)  # the resolved name (remapped)
         self._activated_at = time.monotonic()
         self._active = True
         self._state_label = "active"
@@ -236,18 +174,24 @@ class SegmentationNode(LifecycleNode):
         blank = np.zeros(self._segmenter.card.input_size + (3,), np.uint8)
         for _ in range(p["warmup_frames"]):
             self._segmenter.process(blank, color=p["publish_color"], overlay=p["publish_overlay"])
-        out_qos = qos_from(p["output_qos.reliability"], p["output_qos.depth"])
-        for name, _ in OUTPUTS:
-            if p["publish_" + name]:
-                self._outputs[name] = self.create_publisher(Image, "~/" + name, out_qos)
-        self._camera_info_pub = self.create_publisher(CameraInfo, "~/camera_info", out_qos)
-        self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._create_output_publishers()
+        out_qos = qos_profile(p["output_qos.reliability"], p["output_qos.depth"])
+        self._camera_info_pub = self.create_publisher(CameraInfo, PRIVATE + CAMERA_INFO_OUTPUT, out_qos)
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
         self._diagnostics_timer = self.create_timer(
             1.0, self._publish_diagnostics, clock=Clock(clock_type=ClockType.STEADY_TIME))
         self._slot = FrameSlot()
         self._worker = threading.Thread(target=self._work, name="segmentation_worker", daemon=True)
         self._worker.start()
         self.get_logger().info(f"configured: {self._segmenter.describe()}")
+
+    def _create_output_publishers(self) -> None:
+        """A publisher for every image output switched on that has none yet."""
+        p = self._params
+        out_qos = qos_profile(p["output_qos.reliability"], p["output_qos.depth"])
+        for output in OUTPUTS:
+            if p[output.parameter] and output.name not in self._outputs:
+                self._outputs[output.name] = self.create_publisher(Image, PRIVATE + output.name, out_qos)
 
     def _stop_input(self) -> None:
         self._active = False
@@ -299,20 +243,17 @@ class SegmentationNode(LifecycleNode):
                 self._params[parameter.name] = float(value) if isinstance(spec.default, float) else value
         if configured:
             self._segmenter.overlay_alpha = self._params["overlay_alpha"]
-            out_qos = qos_from(self._params["output_qos.reliability"], self._params["output_qos.depth"])
-            for name, _ in OUTPUTS:
-                if self._params["publish_" + name] and name not in self._outputs:
-                    self._outputs[name] = self.create_publisher(Image, "~/" + name, out_qos)
+            self._create_output_publishers()
         return SetParametersResult(successful=True)
 
     # -- callbacks (executor threads: no heavy work here) -----------------------------------------------
     def _on_image(self, msg: Image) -> None:
-        self._enqueue(Frame(msg, False, time.monotonic()))
+        self._enqueue(ReceivedFrame(msg, False, time.monotonic()))
 
     def _on_compressed(self, msg: CompressedImage) -> None:
-        self._enqueue(Frame(msg, True, time.monotonic()))
+        self._enqueue(ReceivedFrame(msg, True, time.monotonic()))
 
-    def _enqueue(self, frame: Frame) -> None:
+    def _enqueue(self, frame: ReceivedFrame) -> None:
         stats, slot = self._stats, self._slot
         if slot is None:
             return
@@ -332,12 +273,12 @@ class SegmentationNode(LifecycleNode):
             return
         size = (msg.height, msg.width) if msg.height and msg.width else self._stats.input_size
         if size is None:
-            self._warn_once("camera_info", "camera_info without width/height and no frame yet: not republished")
+            self._warn_once(CAMERA_INFO_OUTPUT, "camera_info without width/height and no frame yet: not republished")
             return
         try:
             plan = segmenter.plan(*size)
         except RailSegError as exc:
-            self._warn_once("camera_info", f"camera_info not republished: {exc}")
+            self._warn_once(CAMERA_INFO_OUTPUT, f"camera_info not republished: {exc}")
             return
         scale_x, scale_y = scale_factors(plan.frame, plan.content)
         # the pipeline crops the network's padding away, so the content starts at (0, 0) of the output
@@ -356,14 +297,14 @@ class SegmentationNode(LifecycleNode):
             except Exception as exc:  # never let the worker die on one frame
                 self._backend_failed(exc)
 
-    def _process(self, frame: Frame) -> None:
+    def _process(self, frame: ReceivedFrame) -> None:
         segmenter, stats, p = self._segmenter, self._stats, self._params
         start = time.perf_counter()
         try:
             rgb = compressed_msg_to_rgb8(frame.msg) if frame.compressed else image_msg_to_rgb8(frame.msg)
             segmenter.plan(rgb.shape[0], rgb.shape[1])  # rejects frames too small to segment
-        except RailSegError as exc:  # ImageCodecError included
-            reason = reject_reason(exc, frame.compressed)
+        except FrameError as exc:  # the codec's ImageCodecError included; its reason is what is counted
+            reason = exc.reason
             with stats.lock:
                 stats.rejected[reason] = stats.rejected.get(reason, 0) + 1
             self._warn_once(reason, f"frame rejected ({reason}): {exc}")
@@ -386,21 +327,21 @@ class SegmentationNode(LifecycleNode):
             stats.backend_error = None
             stats.input_size = rgb.shape[:2]
             stats.output_size = result.labels.shape[:2]
-            for stage, ms in dict(result.timings_ms, decode=decode_ms, publish=publish_ms).items():
+            for stage, ms in dict(result.timings_ms, **{Stage.DECODE: decode_ms, Stage.PUBLISH: publish_ms}).items():
                 stats.stages.add(stage, ms)
         if latency_ms is not None:
             stats.latency_ms.add(latency_ms)
 
     def _publish_outputs(self, header: Any, result: Any) -> None:
-        arrays = {"labels": result.labels, "color": result.color, "overlay": result.overlay,
-                  "confidence": result.confidence}
-        for name, encoding in OUTPUTS:
-            publisher = self._outputs.get(name)
-            if publisher is None or arrays[name] is None or not self._params["publish_" + name]:
+        arrays = {OUTPUT_LABELS: result.labels, OUTPUT_COLOR: result.color, OUTPUT_OVERLAY: result.overlay,
+                  OUTPUT_CONFIDENCE: result.confidence}
+        for output in OUTPUTS:
+            publisher = self._outputs.get(output.name)
+            if publisher is None or arrays[output.name] is None or not self._params[output.parameter]:
                 continue
             msg = Image()
             msg.header = header
-            publisher.publish(fill_image_msg(msg, arrays[name], encoding))
+            publisher.publish(fill_image_msg(msg, arrays[output.name], output.encoding))
 
     def _latency_ms(self, stamp: Any) -> Optional[float]:
         """Header stamp to now on the node's clock; None for an unstamped frame."""
@@ -413,8 +354,8 @@ class SegmentationNode(LifecycleNode):
         text = f"{type(exc).__name__}: {exc}".splitlines()[0]
         with self._stats.lock:
             self._stats.backend_error = text
-            self._stats.rejected["backend_error"] = self._stats.rejected.get("backend_error", 0) + 1
-        self._error_once("backend_error", f"inference failed: {text}")
+            self._stats.rejected[Reject.BACKEND_ERROR] = self._stats.rejected.get(Reject.BACKEND_ERROR, 0) + 1
+        self._error_once(Reject.BACKEND_ERROR, f"inference failed: {text}")
 
     # -- logging -----------------------------------------------------------------------------------
     def _due(self, key: str) -> bool:
@@ -452,7 +393,7 @@ class SegmentationNode(LifecycleNode):
                 stats.last_stages = means
         level, message = self._health(now)
         status = DiagnosticStatus(level=level, message=message,
-                                  name=f"{self._qualified_name()}: segmentation",
+                                  name=status_name(self._qualified_name()),
                                   hardware_id=self._model_name())
         status.values = [KeyValue(key=key, value=value) for key, value in self._diagnostic_values(now)]
         array = DiagnosticArray()
@@ -482,28 +423,29 @@ class SegmentationNode(LifecycleNode):
         return DiagnosticStatus.OK, f"segmenting at {output_rate:.1f} Hz"
 
     def _diagnostic_values(self, now: float) -> List[Tuple[str, str]]:
+        """The status values, keyed and ordered as contract.DIAGNOSTICS lists them."""
         stats, segmenter = self._stats, self._segmenter
         with stats.lock:
-            counters = [("frames_received", stats.received), ("frames_published", stats.published),
-                        ("dropped", stats.dropped), ("rejected", sum(stats.rejected.values()))]
-            counters += [("rejected." + reason, n) for reason, n in sorted(stats.rejected.items())]
+            counters = [(Diag.RECEIVED, stats.received), (Diag.PUBLISHED, stats.published),
+                        (Diag.DROPPED, stats.dropped), (Diag.REJECTED, sum(stats.rejected.values()))]
+            counters += [(rejected_key(reason), n) for reason, n in sorted(stats.rejected.items())]
             stages = dict(stats.last_stages)
-            sizes = [("input_size", stats.input_size), ("output_size", stats.output_size)]
+            sizes = [(Diag.INPUT_SIZE, stats.input_size), (Diag.OUTPUT_SIZE, stats.output_size)]
             error = stats.backend_error or self._last_error
-        values = [("state", self._state_label), ("model", self._model_name())]
+        values = [(Diag.STATE, self._state_label), (Diag.MODEL, self._model_name())]
         if segmenter is not None:
-            values += [("architecture", segmenter.card.architecture), ("label_set", segmenter.card.label_set),
-                       ("backend", segmenter.backend.name), ("precision", segmenter.backend.precision),
-                       ("device", segmenter.backend.device)]
-        values += [("input_topic", self._input_topic), ("input_transport", self._params["input_transport"]),
-                   ("input_rate_hz", f"{stats.input_rate.rate(now):.2f}"),
-                   ("output_rate_hz", f"{stats.output_rate.rate(now):.2f}")]
+            values += [(Diag.ARCHITECTURE, segmenter.card.architecture), (Diag.LABEL_SET, segmenter.card.label_set),
+                       (Diag.BACKEND, segmenter.backend.name), (Diag.PRECISION, segmenter.backend.precision),
+                       (Diag.DEVICE, segmenter.backend.device)]
+        values += [(Diag.INPUT_TOPIC, self._input_topic), (Diag.INPUT_TRANSPORT, self._params["input_transport"]),
+                   (Diag.INPUT_RATE, f"{stats.input_rate.rate(now):.2f}"),
+                   (Diag.OUTPUT_RATE, f"{stats.output_rate.rate(now):.2f}")]
         values += [(key, str(n)) for key, n in counters]
-        values += [("latency_p50_ms", f"{stats.latency_ms.percentile(50):.1f}"),
-                   ("latency_p95_ms", f"{stats.latency_ms.percentile(95):.1f}")]
-        values += [(stage + "_ms", f"{stages.get(stage, float('nan')):.2f}") for stage in STAGES]
+        values += [(Diag.LATENCY_P50, f"{stats.latency_ms.percentile(50):.1f}"),
+                   (Diag.LATENCY_P95, f"{stats.latency_ms.percentile(95):.1f}")]
+        values += [(stage_key(stage), f"{stages.get(stage, float('nan')):.2f}") for stage in NODE_STAGES]
         values += [(key, f"{size[1]}x{size[0]}" if size else "") for key, size in sizes]
-        values.append(("last_error", error or ""))
+        values.append((Diag.LAST_ERROR, error or ""))
         return values
 
 

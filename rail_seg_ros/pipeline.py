@@ -13,13 +13,13 @@ import cv2
 import numpy as np
 
 from .backends import Backend, create_backend
-from .errors import RailSegError
+from .contract import OUTPUT_RESOLUTIONS, Reject, Stage
+from .errors import FrameError, RailSegError
 from .labels import LabelSet
 from .model_card import ModelCard, load_card
 from .nets import get_architecture
 
 UPSAMPLING = ("nearest", "bilinear")
-OUTPUT_RESOLUTIONS = ("input", "model")
 
 
 @dataclass(frozen=True)
@@ -89,8 +89,8 @@ class Segmenter:
         if plan is None:
             smallest = get_architecture(self.card.architecture).min_size
             if min(height, width) < smallest:
-                raise RailSegError(f"frame of {width}x{height} pixels is smaller than {self.card.architecture} "
-                                   f"allows (at least {smallest} pixels each way)")
+                raise FrameError(f"frame of {width}x{height} pixels is smaller than {self.card.architecture} "
+                                 f"allows (at least {smallest} pixels each way)", Reject.BAD_SIZE)
             plan = ResizePlan.make(key, self.card.input_size, self.card.resize)
             self._plans[key] = plan
         return plan
@@ -98,7 +98,8 @@ class Segmenter:
     def preprocess(self, image: np.ndarray) -> Tuple[np.ndarray, ResizePlan]:
         """RGB frame -> 1 x H x W x 3 uint8 at the model's size (normalisation runs inside the graph)."""
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise RailSegError(f"frame of shape {image.shape} and type {image.dtype}: expected H x W x 3 uint8 RGB")
+            raise FrameError(f"frame of shape {image.shape} and type {image.dtype}: expected H x W x 3 uint8 RGB",
+                             Reject.BAD_ARRAY)
         plan = self.plan(image.shape[0], image.shape[1])
         if plan.content == plan.frame == plan.model:
             return np.ascontiguousarray(image)[None], plan
@@ -156,7 +157,7 @@ class Segmenter:
         color_image = self.colorize(labels) if (color or overlay) else None
         overlay_image = self.blend(image, color_image) if overlay else None
         t3 = time.perf_counter()
-        timings = {"preprocess": (t1 - t0) * 1e3, "infer": (t2 - t1) * 1e3, "postprocess": (t3 - t2) * 1e3}
+        timings = {Stage.PREPROCESS: (t1 - t0) * 1e3, Stage.INFER: (t2 - t1) * 1e3, Stage.POSTPROCESS: (t3 - t2) * 1e3}
         return SegmentationResult(labels, color_image if color else None, overlay_image, confidence, timings)
 
     def describe(self) -> str:

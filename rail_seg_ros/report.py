@@ -1,16 +1,18 @@
 """The report folder of ``rail-seg bench``: report.json, report.md, PNG plots and sample overlays.
 
 :func:`build_report` turns a confusion matrix, latency lists and run facts into the report dict;
-:func:`write_report` writes the folder atomically (a temporary folder renamed at the end).
-Plots use matplotlib's Agg canvas directly, so no display and no global backend switch is needed.
+:func:`write_report` builds the whole folder (report.md with the run details included) under a
+temporary name and renames it into place once. Plots are drawn by :mod:`rail_seg_ros.plots`.
 """
 
 
 import json
 import math
+import os
 import re
+import tempfile
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -19,6 +21,7 @@ from .errors import RailSegError
 from .fileio import PathLike, atomic_path
 from .labels import LabelSet
 from .metrics import MIOU_DEFINITION, ConfusionMatrix, StageTimer, jitter_ms, rate_hz, summarize_latencies
+from .plots import PLOT_TITLES, write_plots
 
 JITTER_DEFINITION = (
     "Jitter is the mean absolute change between consecutive inter-arrival intervals of the received "
@@ -38,11 +41,9 @@ REPORT_KEYS = (
     "category_miou", "per_category", "latency_ms", "jitter_ms", "fps", "stages_ms", "model", "backend",
     "precision", "bag", "mode", "label_set", "has_ground_truth", "miou_definition", "partial",
 )
-# Run facts the bench tool passes in ``run``; anything else it passes is kept as well.
-RUN_KEYS = (
-    "model", "backend", "precision", "bag", "mode", "frames", "sent", "received", "dropped", "unmatched",
-    "fps", "stages_ms",
-)
+# What write_report puts in a folder (besides plots/*.png and samples/*.png): an earlier report is
+# recognised by these names and replaced; a folder holding anything else is left alone.
+REPORT_FILES = ("report.json", "report.md", "confusion.json", "latency.csv")
 
 Sample = Tuple[str, np.ndarray]
 
@@ -132,10 +133,11 @@ def write_report(
     samples: Sequence[Sample] = (),
     partial: bool = False,
 ) -> Path:
-    """Write report.json, report.md, plots and samples/ into ``out_dir``; return its path.
+    """Write report.json, report.md (with the run details), plots and samples/ as ``out_dir``; return its path.
 
-    The folder is built under a temporary name and renamed at the end, so an existing report there is
-    replaced only when the new one is complete.
+    The folder is built completely under a temporary name and renamed into place once. An earlier
+    report there is replaced only when the new one is complete; a file, or a folder holding anything
+    a report does not write, is left as it is (RailSegError).
     """
     report = dict(report)
     for key in REPORT_KEYS:
@@ -147,22 +149,87 @@ def write_report(
     report["miou_definition"] = report["miou_definition"] or MIOU_DEFINITION
     latencies = [float(v) for v in (latencies_ms or [])]
     receive_times = [float(v) for v in (receive_times_s or [])]
-    final = Path(out_dir)
-    with atomic_path(final) as tmp:
-        tmp.mkdir(parents=True)
-        plots, plot_note = _write_plots(tmp, confusion, label_set, latencies, receive_times)
-        sample_files = _write_samples(tmp / "samples", samples)
+
+    def fill(folder: Path) -> None:
+        plots, plot_note = write_plots(folder, confusion, label_set, latencies, receive_times)
         report["plots"] = plots
-        report["samples"] = sample_files
+        report["samples"] = _write_samples(folder / "samples", samples)
         data = to_jsonable(report)
-        (tmp / "report.json").write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-        (tmp / "report.md").write_text(render_markdown(data, label_set, plot_note), encoding="utf-8")
+        (folder / "report.json").write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+        (folder / "report.md").write_text(render_markdown(data, label_set, plot_note), encoding="utf-8")
         if confusion is not None:
-            text = json.dumps(confusion.to_dict()) + "\n"
-            (tmp / "confusion.json").write_text(text, encoding="utf-8")
+            (folder / "confusion.json").write_text(json.dumps(confusion.to_dict()) + "\n", encoding="utf-8")
         if latencies:
-            _write_latency_csv(tmp / "latency.csv", latencies, receive_times)
+            _write_latency_csv(folder / "latency.csv", latencies, receive_times)
+
+    final = Path(out_dir)
+    check_report_target(final)
+    _build_in_place(final, fill)
     return final
+
+
+def _is_report_folder(folder: Path) -> bool:
+    """Whether ``folder`` is empty or holds only what :func:`write_report` writes (an earlier report)."""
+    entries = list(folder.iterdir())
+    if entries and not (folder / "report.json").is_file():
+        return False
+    for entry in entries:
+        if entry.name == "samples" and entry.is_dir() and not entry.is_symlink():
+            if not all(p.suffix == ".png" and p.is_file() for p in entry.iterdir()):
+                return False
+        elif not (entry.is_file() and (entry.name in REPORT_FILES or entry.suffix == ".png")):
+            return False
+    return True
+
+
+def check_report_target(final: Path) -> None:
+    """Raise RailSegError unless ``final`` is absent, an empty folder or an earlier report (call before the run)."""
+    if final.is_symlink() or (final.exists() and not final.is_dir()):
+        raise RailSegError(f"report folder {final}: exists and is not a folder; choose another --out")
+    if final.is_dir() and not _is_report_folder(final):
+        raise RailSegError(f"report folder {final}: holds files that are not a report's; choose another --out")
+
+
+def _rmdir_quietly(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:  # absent, or not empty: kept
+        pass
+
+
+def _remove_report_files(folder: Path) -> None:
+    """Delete what :func:`_is_report_folder` accepted, file by file; anything else stays."""
+    samples = folder / "samples"
+    for path in (list(samples.glob("*.png")) if samples.is_dir() else []) + list(folder.iterdir()):
+        if path.is_file() and (path.suffix == ".png" or path.name in REPORT_FILES):
+            path.unlink()
+    _rmdir_quietly(samples)
+    _rmdir_quietly(folder)
+
+
+def _build_in_place(final: Path, fill: Callable[[Path], None]) -> None:
+    """Build the folder with ``fill`` under a temporary name, then rename it to ``final`` once.
+
+    An earlier report at ``final`` is moved into a hidden folder beside it just before the rename and
+    removed file by file afterwards; it is moved back if the rename fails.
+    """
+    aside: Optional[Path] = None
+    try:
+        with atomic_path(final) as tmp:
+            tmp.mkdir(parents=True)
+            fill(tmp)
+            if final.is_dir():
+                aside = Path(tempfile.mkdtemp(prefix=f".{final.name}.old", dir=final.parent))
+                os.replace(final, aside / final.name)
+    except BaseException:
+        if aside is not None:
+            if not final.exists():
+                os.replace(aside / final.name, final)
+            _rmdir_quietly(aside)
+        raise
+    if aside is not None:
+        _remove_report_files(aside / final.name)
+        _rmdir_quietly(aside)
 
 
 def _write_latency_csv(path: Path, latencies: List[float], receive_times: List[float]) -> None:
@@ -200,16 +267,17 @@ def _write_samples(folder: Path, samples: Sequence[Sample]) -> List[str]:
 
 # ---- report.md ------------------------------------------------------------------------------------
 
-def _fmt(value: Any, digits: int = 1, scale: float = 1.0, unit: str = "") -> str:
+def fmt_value(value: Any, digits: int = 1, scale: float = 1.0, unit: str = "") -> str:
+    """A table cell: n/a for a missing or non-finite number, ints and words as they are."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "n/a"
-    if isinstance(value, bool) or (isinstance(value, int) and scale == 1.0):
+    if isinstance(value, bool) or (isinstance(value, int) and scale == 1.0) or not isinstance(value, (int, float)):
         return f"{value}{unit}"
     return f"{float(value) * scale:.{digits}f}{unit}"
 
 
-def _pct(value: Any) -> str:
-    return _fmt(value, 1, 100.0, " %")
+def fmt_percent(value: Any) -> str:
+    return fmt_value(value, 1, 100.0, " %")
 
 
 def _table(header: Tuple[str, str], rows: Sequence[Tuple[str, str]], align_right: bool = True) -> List[str]:
@@ -219,8 +287,8 @@ def _table(header: Tuple[str, str], rows: Sequence[Tuple[str, str]], align_right
 
 
 def _iou_table(title: str, label: str, ious: Mapping[str, Any], mean: Any) -> List[str]:
-    rows = [(name, _fmt(v, 1, 100.0)) for name, v in ious.items()]
-    rows.append(("**Score Average**", f"**{_fmt(mean, 1, 100.0)}**"))
+    rows = [(name, fmt_value(v, 1, 100.0)) for name, v in ious.items()]
+    rows.append(("**Score Average**", f"**{fmt_value(mean, 1, 100.0)}**"))
     lines = [f"## {title}", ""] + _table((label, "IoU (%)"), rows)
     if any(v is None for v in ious.values()):
         lines += ["n/a: in neither the ground truth nor the predictions of the set; left out of the mean.", ""]
@@ -229,21 +297,22 @@ def _iou_table(title: str, label: str, ious: Mapping[str, Any], mean: Any) -> Li
 
 def _summary_rows(report: Mapping[str, Any]) -> List[Tuple[str, str]]:
     latency = report.get("latency_ms") or {}
-    rows = [("mIoU", _pct(report.get("miou")))]
+    rows = [("mIoU", fmt_percent(report.get("miou")))]
     if report.get("category_miou") is not None:
-        rows.append(("category mIoU", _pct(report.get("category_miou"))))
+        rows.append(("category mIoU", fmt_percent(report.get("category_miou"))))
     rows += [
-        ("pixel accuracy", _pct(report.get("pixel_accuracy"))),
-        ("fps", _fmt(report.get("fps"), 2)),
+        ("pixel accuracy", fmt_percent(report.get("pixel_accuracy"))),
+        ("fps", fmt_value(report.get("fps"), 2)),
     ]
-    rows += [(f"latency {key}", _fmt(latency.get(key), 2, unit=" ms")) for key in ("p50", "p90", "p99", "max", "mean")]
+    rows += [(f"latency {key}", fmt_value(latency.get(key), 2, unit=" ms"))
+             for key in ("p50", "p90", "p99", "max", "mean")]
     rows += [
-        ("jitter", _fmt(report.get("jitter_ms"), 2, unit=" ms")),
-        ("frames sent", _fmt(report.get("sent"))),
-        ("frames received", _fmt(report.get("received"))),
-        ("frames dropped", _fmt(report.get("dropped"))),
-        ("frames unmatched", _fmt(report.get("unmatched"))),
-        ("frames", _fmt(report.get("frames"))),
+        ("jitter", fmt_value(report.get("jitter_ms"), 2, unit=" ms")),
+        ("frames sent", fmt_value(report.get("sent"))),
+        ("frames received", fmt_value(report.get("received"))),
+        ("frames dropped", fmt_value(report.get("dropped"))),
+        ("frames unmatched", fmt_value(report.get("unmatched"))),
+        ("frames", fmt_value(report.get("frames"))),
     ]
     return rows
 
@@ -265,7 +334,7 @@ def render_markdown(report: Mapping[str, Any], label_set: LabelSet, plot_note: s
         lines += _iou_table("Per-category IoU", "category", report["per_category"], report.get("category_miou"))
     stages = report.get("stages_ms") or {}
     if stages:
-        rows = [(name, _fmt(ms, 2)) for name, ms in stages.items()]
+        rows = [(name, fmt_value(ms, 2)) for name, ms in stages.items()]
         lines += ["## Stages", ""] + _table(("stage", "mean ms"), rows)
     lines += ["## Definitions", "", str(report.get("miou_definition") or MIOU_DEFINITION), "",
               JITTER_DEFINITION, "", FPS_DEFINITION, ""]
@@ -273,15 +342,52 @@ def render_markdown(report: Mapping[str, Any], label_set: LabelSet, plot_note: s
     samples = report.get("samples") or []
     if samples:
         lines += ["## Samples", ""] + [f"- [{Path(s).name}]({s})" for s in samples] + [""]
-    return "\n".join(lines)
+    return "\n".join(lines).rstrip("\n") + "\n\n" + "\n".join(_details_lines(report))
 
 
-PLOT_TITLES = {
-    "latency_histogram.png": "Latency histogram",
-    "latency_timeline.png": "Latency over the run",
-    "per_class_iou.png": "Per-class IoU",
-    "confusion_matrix.png": "Confusion matrix (row-normalised)",
-}
+# The run's facts in report.md, in this order: (label, report key).
+DETAIL_FACTS = (
+    ("bag", "bag"), ("image topic", "image_topic"), ("ground-truth topic", "gt_topic"),
+    ("frames in the bag", "frames_in_bag"), ("warm-up frames (not counted)", "warmup_frames"),
+    ("publish rate", "rate"), ("measured publish rate (Hz)", "publish_rate_hz"), ("node", "node"),
+    ("node started by the bench", "node_started_by_bench"), ("node input topic", "input_topic"),
+    ("node output topic", "output_topic"), ("outputs received reliably", "output_reliable"),
+    ("stray outputs (stamp of no frame sent)", "stray"), ("frames the node dropped (its diagnostics)", "node_dropped"),
+    ("node exit status", "node_exit_code"), ("outputs recorded in", "record"),
+)
+RUN_COLUMNS = ("sent", "received", "dropped", "publish_rate_hz", "fps", "latency_mean_ms", "latency_p50_ms",
+               "jitter_ms")
+
+
+def _run_rows(runs: Sequence[Mapping[str, Any]], kept_column: bool) -> List[str]:
+    header = "| run | " + " | ".join(RUN_COLUMNS) + " |" + (" kept |" if kept_column else "")
+    rule = "|:---|" + "---:|" * len(RUN_COLUMNS) + (":---|" if kept_column else "")
+    rows = ["| " + " | ".join([str(run.get("label"))] + [fmt_value(run.get(c)) for c in RUN_COLUMNS]) + " |"
+            + (f" {'yes' if run.get('kept') else 'no'} |" if kept_column else "") for run in runs]
+    return [header, rule] + rows + [""]
+
+
+def _details_lines(report: Mapping[str, Any]) -> List[str]:
+    """How the run was made: notes, facts, iterations, the max-rate search, the definitions."""
+    lines = ["## Run details", ""]
+    for note in report.get("notes") or []:
+        lines += [f"> {note}", ""]
+    rows = [(label, fmt_value(report.get(key), 2)) for label, key in DETAIL_FACTS if report.get(key) is not None]
+    lines += _table(("item", "value"), rows, align_right=False)
+    iterations = report.get("iterations") or []
+    if len(iterations) > 1:
+        lines += ["## Iterations", "", str(report.get("iteration_rule") or ""), ""] + _run_rows(iterations, True)
+    trials = report.get("trials") or []
+    if trials:
+        found, loss = report.get("max_rate_hz"), report.get("max_loss")
+        lines += ["## Max-rate search", "",
+                  f"Highest publish rate losing at most {fmt_value((loss or 0) * 100, 0)} % of the frames: "
+                  f"**{fmt_value(found, 2)} Hz**" if found is not None else "No rate tried met the loss limit.", ""]
+        lines += _run_rows(trials, False)
+    for key in ("latency_definition", "fps_definition"):
+        if report.get(key):
+            lines += [str(report[key]), ""]
+    return lines
 
 
 def _plot_lines(plots: Sequence[str], note: str) -> List[str]:
@@ -294,162 +400,3 @@ def _plot_lines(plots: Sequence[str], note: str) -> List[str]:
     if note:
         lines += [note, ""]
     return lines
-
-
-# ---- plots ----------------------------------------------------------------------------------------
-
-def _write_plots(
-    folder: Path,
-    confusion: Optional[ConfusionMatrix],
-    label_set: LabelSet,
-    latencies: List[float],
-    receive_times: List[float],
-) -> Tuple[List[str], str]:
-    """Write the plots that have data; return their file names and a note (why plots are missing)."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        return [], "Plots skipped: matplotlib is not installed."
-    written: List[str] = []
-    if latencies:
-        written.append(_save(_latency_histogram(latencies), folder / "latency_histogram.png"))
-        written.append(_save(_latency_timeline(latencies, receive_times), folder / "latency_timeline.png"))
-    if confusion is not None and confusion.total > 0:
-        written.append(_save(_per_class_iou(confusion, label_set), folder / "per_class_iou.png"))
-        written.append(_save(_confusion_plot(confusion, label_set), folder / "confusion_matrix.png"))
-    return written, ""
-
-
-def _new_figure(width: float, height: float) -> Any:
-    """A matplotlib Figure on an Agg canvas (no pyplot, no display, no global backend state)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), dpi=110)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save(fig: Any, path: Path) -> str:
-    fig.savefig(str(path), bbox_inches="tight", pad_inches=0.15, facecolor="white")
-    return path.name
-
-
-def _mark_percentiles(ax: Any, values: np.ndarray, vertical: bool) -> None:
-    styles = (("p50", 50, "#2ca02c", "--"), ("p90", 90, "#ff7f0e", "--"), ("p99", 99, "#d62728", ":"))
-    for label, p, color, style in styles:
-        v = float(np.percentile(values, p))
-        line = ax.axvline if vertical else ax.axhline
-        line(v, color=color, linestyle=style, linewidth=1.4, label=f"{label} {v:.1f} ms")
-    ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
-
-
-def _latency_histogram(latencies: List[float]) -> Any:
-    values = np.asarray(latencies, dtype=np.float64)
-    fig = _new_figure(7.0, 3.8)
-    ax = fig.add_subplot(1, 1, 1)
-    bins = int(np.clip(np.sqrt(values.size) * 2, 10, 60))
-    ax.hist(values, bins=bins, color="#4c78a8", edgecolor="white", linewidth=0.5)
-    _mark_percentiles(ax, values, vertical=True)
-    ax.set_xlabel("latency (ms)")
-    ax.set_ylabel("frames")
-    ax.set_title(f"Latency, {values.size} frames (mean {values.mean():.1f} ms)")
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    return fig
-
-
-def _latency_timeline(latencies: List[float], receive_times: List[float]) -> Any:
-    values = np.asarray(latencies, dtype=np.float64)
-    fig = _new_figure(9.0, 3.6)
-    ax = fig.add_subplot(1, 1, 1)
-    if len(receive_times) == len(latencies):
-        x = np.asarray(receive_times, dtype=np.float64) - receive_times[0]
-        ax.set_xlabel("receive time since the first result (s)")
-    else:
-        x = np.arange(values.size)
-        ax.set_xlabel("frame")
-    ax.plot(x, values, color="#4c78a8", linewidth=0.8, marker="." if values.size <= 300 else None,
-            markersize=3)
-    _mark_percentiles(ax, values, vertical=False)
-    ax.set_ylabel("latency (ms)")
-    ax.set_ylim(bottom=0, top=max(float(values.max()) * 1.08, 1e-3))
-    ax.set_title("Latency over the run")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
-
-
-def _per_class_iou(confusion: ConfusionMatrix, label_set: LabelSet) -> Any:
-    ious = confusion.iou()
-    n = len(ious)
-    fig = _new_figure(7.5, 0.3 * n + 1.3)
-    ax = fig.add_subplot(1, 1, 1)
-    y = np.arange(n)
-    colors = np.asarray(label_set.colors, dtype=np.float64) / 255.0
-    ax.barh(y, np.nan_to_num(ious * 100.0), color=colors, edgecolor="#333333", linewidth=0.6, height=0.75)
-    for i, v in enumerate(ious):
-        text = "n/a" if np.isnan(v) else f"{v * 100:.1f}"
-        ax.text((0 if np.isnan(v) else v * 100) + 1.0, i, text, va="center", fontsize=8, zorder=3,
-                bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.6, "alpha": 0.85})
-    miou = confusion.miou()
-    if not np.isnan(miou):
-        ax.axvline(miou * 100, color="#444444", linestyle="--", linewidth=1, zorder=2, label=f"mIoU {miou * 100:.1f} %")
-        ax.legend(loc="lower right", fontsize=8, framealpha=0.9)
-    ax.set_yticks(y)
-    ax.set_yticklabels(label_set.names, fontsize=9)
-    ax.invert_yaxis()
-    ax.set_xlim(0, 108)
-    ax.set_xlabel("IoU (%)")
-    ax.set_title(f"Per-class IoU ({label_set.name})")
-    ax.grid(axis="x", alpha=0.3)
-    ax.set_axisbelow(True)
-    fig.tight_layout()
-    return fig
-
-
-def _confusion_plot(confusion: ConfusionMatrix, label_set: LabelSet) -> Any:
-    from matplotlib import cm
-    from matplotlib.colors import ListedColormap, LogNorm
-
-    n = confusion.num_classes
-    counts = confusion.matrix.astype(np.float64)
-    other = confusion.other.astype(np.float64)
-    names = list(label_set.names)
-    if other.sum() > 0:
-        counts = np.concatenate([counts, other[:, None]], axis=1)
-        col_names = names + ["(other)"]
-    else:
-        col_names = names
-    row_sums = counts.sum(axis=1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        share = counts / row_sums
-    floor = 1e-3
-    shown = np.ma.masked_where(~(share > 0), np.maximum(share, floor))  # zeros and absent rows: blank
-    side = 0.38 * max(n, 4) + 2.5
-    fig = _new_figure(side + 1.2, side)
-    ax = fig.add_subplot(1, 1, 1)
-    for i in np.nonzero(row_sums[:, 0] == 0)[0]:
-        ax.axhspan(i - 0.5, i + 0.5, color="#dddddd", zorder=0)
-    cmap = ListedColormap(cm.Blues(np.linspace(0.15, 1.0, 256)))  # the smallest share still shows a tint
-    image = ax.imshow(shown, cmap=cmap, norm=LogNorm(vmin=floor, vmax=1.0), interpolation="nearest",
-                      aspect="equal", zorder=1)
-    for (i, j), v in np.ndenumerate(share):
-        if v >= 0.005:
-            color = "white" if v >= 0.25 else "#222222"
-            ax.text(j, i, f"{v * 100:.0f}", ha="center", va="center", fontsize=6.5, color=color, zorder=2)
-    ax.set_xticks(np.arange(len(col_names)))
-    ax.set_xticklabels(col_names, rotation=60, ha="right", rotation_mode="anchor", fontsize=8)
-    ax.set_yticks(np.arange(n))
-    ax.set_yticklabels(names, fontsize=8)
-    ax.set_xlim(-0.5, len(col_names) - 0.5)
-    ax.set_ylim(n - 0.5, -0.5)
-    ax.set_xlabel("prediction")
-    ax.set_ylabel("ground truth")
-    ax.set_title("Confusion matrix, % of each ground-truth row (log colour; grey: class absent)", fontsize=10)
-    bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.03)
-    ticks = [0.001, 0.01, 0.1, 1.0]
-    bar.set_ticks(ticks)
-    bar.set_ticklabels(["≤0.1 %", "1 %", "10 %", "100 %"])
-    fig.tight_layout()
-    return fig

@@ -1,9 +1,11 @@
 """Shared test fixtures: the public SqueezeNAS fixtures from ../shared (tests skip where it is absent),
 and small random-weight model cards that run fast on a CPU."""
 
+import hashlib
+import json
 import os
 from pathlib import Path
-from typing import List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -39,6 +41,74 @@ def reference_input() -> np.ndarray:
 def cache_dir(tmp_path_factory) -> Path:
     """One engine cache for the session: each graph is exported once."""
     return tmp_path_factory.mktemp("engine-cache")
+
+
+# ---- the bench's frames, reports and CLI ----------------------------------------------------------------
+
+BENCH_SIZE = (128, 256)  # height, width of the bench tests' frames: the small card's input size
+REQUIRED_REPORT_KEYS = (
+    "frames", "dropped", "unmatched", "miou", "pixel_accuracy", "per_class", "category_miou", "latency_ms",
+    "jitter_ms", "fps", "sent", "received", "stages_ms", "model", "backend", "precision", "bag", "mode",
+    "miou_definition",
+)
+
+
+def random_frames(count: int, seed: int = 0, gt: bool = True) -> List[Tuple[np.ndarray, Optional[np.ndarray]]]:
+    """Blurred random RGB frames of BENCH_SIZE (so a network's output varies) with random ground truth."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for _ in range(count):
+        image = rng.integers(0, 256, BENCH_SIZE + (3,), dtype=np.uint8)
+        image = cv2.GaussianBlur(image, (9, 9), 3)
+        labels = rng.integers(0, 19, BENCH_SIZE).astype(np.uint8) if gt else None
+        if labels is not None:
+            labels[:4] = 255
+        frames.append((image, labels))
+    return frames
+
+
+def tree_hashes(root: Path) -> Dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def read_report(folder: Path) -> dict:
+    """report.json, refusing NaN and infinities."""
+    def reject(name):
+        raise AssertionError(f"{name} in report.json")
+
+    return json.loads((folder / "report.json").read_text(encoding="utf-8"), parse_constant=reject)
+
+
+_SEGMENTERS: Dict[str, Any] = {}
+
+
+def torch_segmenter(card: Path) -> Any:
+    """One torch Segmenter per card for the whole session (loading one costs seconds on a busy machine)."""
+    from rail_seg_ros.pipeline import Segmenter
+
+    if str(card) not in _SEGMENTERS:
+        _SEGMENTERS[str(card)] = Segmenter.from_options(str(card), backend="torch", device="cpu")
+    return _SEGMENTERS[str(card)]
+
+
+def expected_confusion(card: Path, frames) -> Any:
+    """What the bench should find: the same Segmenter run over the same frames, scored here."""
+    from rail_seg_ros.metrics import ConfusionMatrix
+
+    segmenter = torch_segmenter(card)
+    cm = ConfusionMatrix(19)
+    for image, gt in frames:
+        if gt is not None:
+            cm.update(segmenter.process(image).labels, gt)
+    return cm
+
+
+def run_cli(*args: Any) -> int:
+    """``rail-seg ARGS`` in this process; its exit status."""
+    from rail_seg_ros import cli
+
+    return cli.main([str(a) for a in args])
 
 
 def write_small_card(directory: Path, architecture: str = "squeezenas_mac_small", label_set: str = "railsem19",

@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
+from rail_seg_ros.contract import Reject
 from rail_seg_ros.errors import RailSegError
 from rail_seg_ros.image_codec import (
     ENCODINGS,
@@ -198,20 +199,20 @@ def test_encode_mono16_writes_host_order_and_flag():
 GOOD = {"encoding": "rgb8", "height": 4, "width": 6, "step": 18}
 
 
-@pytest.mark.parametrize("change, data_size, words", [
-    ({"encoding": "rgb9"}, 72, ["'rgb9'", "not supported"]),
-    ({"encoding": "32FC1"}, 72, ["'32FC1'", "not supported"]),
-    ({"height": 0, "step": 18}, 0, ["height 0"]),
-    ({"width": 0, "step": 0}, 0, ["width 0"]),
-    ({"step": 17}, 68, ["step 17", "6 x 3 bytes", "rgb8"]),
-    ({}, 71, ["71 bytes", "step 18 x height 4 = 72"]),
-    ({}, 73, ["73 bytes", "= 72"]),  # longer than step * height: cv_bridge (C++) rejects it too
-    ({}, 0, ["0 bytes"]),
-    ({"encoding": "uyvy", "width": 5, "step": 10}, 40, ["width 5 is odd", "uyvy"]),
-    ({"encoding": "yuv422_yuy2", "width": 3, "step": 6}, 24, ["width 3 is odd"]),
-    ({"encoding": "mono16", "step": 11}, 44, ["step 11", "6 x 2 bytes"]),
+@pytest.mark.parametrize("change, data_size, words, reason", [
+    ({"encoding": "rgb9"}, 72, ["'rgb9'", "not supported"], Reject.UNSUPPORTED_ENCODING),
+    ({"encoding": "32FC1"}, 72, ["'32FC1'", "not supported"], Reject.UNSUPPORTED_ENCODING),
+    ({"height": 0, "step": 18}, 0, ["height 0"], Reject.BAD_SIZE),
+    ({"width": 0, "step": 0}, 0, ["width 0"], Reject.BAD_SIZE),
+    ({"step": 17}, 68, ["step 17", "6 x 3 bytes", "rgb8"], Reject.BAD_STEP),
+    ({}, 71, ["71 bytes", "step 18 x height 4 = 72"], Reject.BAD_SIZE),
+    ({}, 73, ["73 bytes", "= 72"], Reject.BAD_SIZE),  # longer than step * height: cv_bridge (C++) rejects it too
+    ({}, 0, ["0 bytes"], Reject.BAD_SIZE),
+    ({"encoding": "uyvy", "width": 5, "step": 10}, 40, ["width 5 is odd", "uyvy"], Reject.BAD_SIZE),
+    ({"encoding": "yuv422_yuy2", "width": 3, "step": 6}, 24, ["width 3 is odd"], Reject.BAD_SIZE),
+    ({"encoding": "mono16", "step": 11}, 44, ["step 11", "6 x 2 bytes"], Reject.BAD_STEP),
 ])
-def test_bad_messages_raise_codec_error(change, data_size, words):
+def test_bad_messages_raise_codec_error(change, data_size, words, reason):
     fields = {**GOOD, **change}
     with pytest.raises(ImageCodecError) as info:
         decode_image(fields["encoding"], fields["height"], fields["width"], fields["step"], bytes(data_size))
@@ -219,6 +220,7 @@ def test_bad_messages_raise_codec_error(change, data_size, words):
         assert word in str(info.value)
     assert isinstance(info.value, RailSegError) and isinstance(info.value, ValueError)
     assert "\n" not in str(info.value)
+    assert info.value.reason == reason  # the node counts this, never the message text
 
 
 @pytest.mark.parametrize("array_in, encoding", [
@@ -235,10 +237,13 @@ def test_bad_messages_raise_codec_error(change, data_size, words):
     ([[1, 2], [3, 4]], "mono8"),
 ])
 def test_arrays_that_do_not_fit_the_encoding_are_refused(array_in, encoding):
-    with pytest.raises(ImageCodecError):
+    with pytest.raises(ImageCodecError) as encoded:
         encode_image(array_in, encoding)
-    with pytest.raises(ImageCodecError):
+    with pytest.raises(ImageCodecError) as converted:
         to_rgb8(array_in, encoding)
+    want = (Reject.UNSUPPORTED_ENCODING if encoding == "hsv8" else
+            Reject.BAD_SIZE if encoding == "yuyv" or np.asarray(array_in).size == 0 else Reject.BAD_ARRAY)
+    assert encoded.value.reason == converted.value.reason == want
 
 
 def test_rgb8_to_refuses_non_rgb_input_and_odd_yuv_width():
@@ -420,26 +425,32 @@ def test_16_bit_colour_png_is_scaled_to_bgr8_like_cv_bridge():
     np.testing.assert_array_equal(decoded, np.floor(bgr16 * 255.0 / 65535.0 + 0.5).astype(np.uint8))
 
 
-@pytest.mark.parametrize("fmt, data, words", [
-    ("rgb8; jpeg compressed bgr8", b"not an image", ["could not be decoded", "'rgb8; jpeg compressed bgr8'"]),
-    ("png", b"\x89PNG\r\n\x1a\n" + bytes(20), ["could not be decoded", "'png'"]),
-    ("jpeg", b"", ["empty", "'jpeg'"]),
-    ("16UC1; compressedDepth png", b"\x00" * 40, ["compressedDepth"]),
+@pytest.mark.parametrize("fmt, data, words, reason", [
+    ("rgb8; jpeg compressed bgr8", b"not an image", ["could not be decoded", "'rgb8; jpeg compressed bgr8'"],
+     Reject.DECODE_FAILED),
+    ("png", b"\x89PNG\r\n\x1a\n" + bytes(20), ["could not be decoded", "'png'"], Reject.DECODE_FAILED),
+    ("jpeg", b"", ["empty", "'jpeg'"], Reject.DECODE_FAILED),
+    ("16UC1; compressedDepth png", b"\x00" * 40, ["compressedDepth"], Reject.UNSUPPORTED_ENCODING),
 ])
-def test_undecodable_compressed_data_raises(fmt, data, words):
+def test_undecodable_compressed_data_raises(fmt, data, words, reason):
     with pytest.raises(ImageCodecError) as info:
         decode_compressed(fmt, data)
     for word in words:
         assert word in str(info.value)
+    assert info.value.reason == reason
 
 
 def test_encode_compressed_refuses_what_it_cannot_write():
-    with pytest.raises(ImageCodecError, match="16-bit"):
+    with pytest.raises(ImageCodecError, match="16-bit") as info:
         encode_compressed(np.zeros((4, 6), np.uint16), "mono16", "jpeg")
-    with pytest.raises(ImageCodecError, match="'webp'"):
+    assert info.value.reason == Reject.UNSUPPORTED_ENCODING
+    with pytest.raises(ImageCodecError, match="'webp'") as info:
         encode_compressed(smooth_rgb(), "rgb8", "webp")
-    with pytest.raises(ImageCodecError, match="quality 0"):
+    assert info.value.reason == Reject.UNSUPPORTED_ENCODING
+    with pytest.raises(ImageCodecError, match="quality 0") as info:
         encode_compressed(smooth_rgb(), "rgb8", "jpeg", quality=0)
+    assert info.value.reason == Reject.ENCODE_FAILED
+
 
 
 # --------------------------------------------------------------------------------- message objects

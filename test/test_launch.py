@@ -9,6 +9,8 @@ from typing import List, Set
 import pytest
 import yaml
 
+from rail_seg_ros.contract import OUTPUT_COLOR, OUTPUT_OVERLAY, output_topics
+
 REPO = Path(__file__).resolve().parent.parent
 SEGMENT = REPO / "launch" / "segment.launch.py"
 MULTI = REPO / "launch" / "multi_camera.launch.py"
@@ -60,7 +62,8 @@ def rviz_image_displays() -> List[dict]:
 
 def test_rviz_config_shows_input_overlay_and_colour() -> None:
     topics = {d["Topic"]["Value"] for d in rviz_image_displays()}
-    assert topics == {"/camera/image_raw", "/segmentation_node/overlay", "/segmentation_node/color"}
+    outputs = output_topics("/")
+    assert topics == {"/camera/image_raw", outputs[OUTPUT_OVERLAY], outputs[OUTPUT_COLOR]}
     for display in rviz_image_displays():
         assert display["Enabled"] is True
         assert display["Topic"]["Reliability Policy"] in ("Reliable", "Best Effort")
@@ -99,7 +102,7 @@ def test_segment_launch_description_with_launch_ros(monkeypatch, tmp_path: Path)
         assert remaps["image"] == "/front/image_raw" and remaps["camera_info"] == "/front/camera_info"
     rviz_args = [a if isinstance(a, str) else a[0].text for a in rviz._Node__arguments]
     rviz_text = Path(rviz_args[-1]).read_text()
-    assert "/front/segmentation_node/overlay" in rviz_text and "/front/image_raw" in rviz_text
+    assert output_topics("front")[OUTPUT_OVERLAY] in rviz_text and "/front/image_raw" in rviz_text
 
 
 def test_multi_camera_launch_description_with_launch_ros(monkeypatch, tmp_path: Path) -> None:
@@ -111,3 +114,13 @@ def test_multi_camera_launch_description_with_launch_ros(monkeypatch, tmp_path: 
     description = module.generate_launch_description()
     includes = [e for e in description.entities if isinstance(e, IncludeLaunchDescription)]
     assert len(includes) == 2
+
+
+@pytest.mark.parametrize("path", [SEGMENT, MULTI], ids=lambda p: p.name)
+def test_what_launch_files_import_from_the_package_exists(path: Path) -> None:
+    """The names are the node's contract; checked here too, where launch_ros is absent and the files do not run."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("rail_seg_ros"):
+            module = importlib.import_module(node.module)
+            for alias in node.names:
+                assert hasattr(module, alias.name), f"{node.module}.{alias.name}"

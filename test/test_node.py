@@ -32,9 +32,34 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image  # noqa: E402
 
 from rail_seg_ros import image_codec  # noqa: E402
 from rail_seg_ros.camera_info import scale_camera_info  # noqa: E402
-from rail_seg_ros.errors import RailSegError  # noqa: E402
-from rail_seg_ros.node import SegmentationNode, reject_reason  # noqa: E402
-from rail_seg_ros.node_params import PARAMETERS  # noqa: E402
+from rail_seg_ros.contract import (  # noqa: E402
+    CAMERA_INFO_OUTPUT,
+    DIAGNOSTICS_TOPIC,
+    EXECUTABLE,
+    INPUT_CAMERA_INFO,
+    INPUT_COMPRESSED,
+    INPUT_IMAGE,
+    NODE_NAME,
+    NODE_STAGES,
+    OUTPUT_COLOR,
+    OUTPUT_CONFIDENCE,
+    OUTPUT_LABELS,
+    OUTPUT_NAMES,
+    OUTPUT_OVERLAY,
+    PARAMETERS,
+    PRIVATE,
+    TRANSPORT_COMPRESSED,
+    Diag,
+    Reject,
+    Stage,
+    join_name,
+    output_topics,
+    rejected_key,
+    stage_key,
+    status_name,
+)
+from rail_seg_ros.errors import FrameError, RailSegError  # noqa: E402
+from rail_seg_ros.node import SegmentationNode  # noqa: E402
 from rail_seg_ros.pipeline import Segmenter  # noqa: E402
 
 DOMAIN_ID = 44
@@ -43,6 +68,12 @@ LOOPBACK_ENV = {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "ROS_LOCALHOST_ONL
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "fixtures" / "squeezenas"
 WAIT_S = 30.0  # generous bound for anything to arrive; never a speed claim
+DIAGNOSTICS = "diagnostics"  # the harness's own name for the statuses it keeps
+
+
+def node_topic(namespace: str, name: str) -> str:
+    """A topic in the node's private namespace: /NS/segmentation_node/NAME."""
+    return join_name(namespace, NODE_NAME, name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -110,19 +141,19 @@ class Harness:
         self.params = params
         self.node = SegmentationNode(namespace=namespace, context=context, parameter_overrides=overrides)
         self.peer = rclpy.create_node("peer", namespace=namespace, context=context)
-        base = f"/{namespace}/segmentation_node/"
+        topics = output_topics(namespace)
         self.lock = threading.Lock()
-        self.received: Dict[str, List[Any]] = {name: [] for name in ("labels", "color", "overlay", "confidence",
-                                                                     "camera_info", "diagnostics")}
+        self.received: Dict[str, List[Any]] = {name: [] for name in OUTPUT_NAMES + (CAMERA_INFO_OUTPUT, DIAGNOSTICS)}
         reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
-        self.image_pub = self.peer.create_publisher(Image, "image", reliable)
-        self.compressed_pub = self.peer.create_publisher(CompressedImage, "image/compressed", reliable)
-        self.info_pub = self.peer.create_publisher(CameraInfo, "camera_info", reliable)
+        self.image_pub = self.peer.create_publisher(Image, INPUT_IMAGE, reliable)
+        self.compressed_pub = self.peer.create_publisher(CompressedImage, INPUT_COMPRESSED, reliable)
+        self.info_pub = self.peer.create_publisher(CameraInfo, INPUT_CAMERA_INFO, reliable)
         self.output_subs = []
-        for name in ("labels", "color", "overlay", "confidence"):
-            self.output_subs.append(self.peer.create_subscription(Image, base + name, self._keeper(name), reliable))
-        self.peer.create_subscription(CameraInfo, base + "camera_info", self._keeper("camera_info"), reliable)
-        self.peer.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
+        for name in OUTPUT_NAMES:
+            self.output_subs.append(self.peer.create_subscription(Image, topics[name], self._keeper(name), reliable))
+        self.peer.create_subscription(CameraInfo, node_topic(namespace, CAMERA_INFO_OUTPUT),
+                                      self._keeper(CAMERA_INFO_OUTPUT), reliable)
+        self.peer.create_subscription(DiagnosticArray, DIAGNOSTICS_TOPIC, self._on_diagnostics, 10)
         self.executor = MultiThreadedExecutor(num_threads=2, context=context)
         self.executor.add_node(self.node)
         self.executor.add_node(self.peer)
@@ -137,9 +168,9 @@ class Harness:
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         for status in msg.status:
-            if status.name == f"{self.namespace}/segmentation_node: segmentation":
+            if status.name == status_name(join_name(self.namespace, NODE_NAME)):
                 with self.lock:
-                    self.received["diagnostics"].append(status)
+                    self.received[DIAGNOSTICS].append(status)
 
     def close(self) -> None:
         self.executor.shutdown()
@@ -180,13 +211,13 @@ class Harness:
 
     def diagnostics(self) -> Dict[str, Any]:
         """The newest status as a dict (values by key plus level/message/name/hardware_id)."""
-        status = self.messages("diagnostics")[-1]
+        status = self.messages(DIAGNOSTICS)[-1]
         out: Dict[str, Any] = {kv.key: kv.value for kv in status.values}
         out.update(level=status.level, message=status.message, name=status.name, hardware_id=status.hardware_id)
         return out
 
     def wait_diagnostics(self, predicate: Callable[[Dict[str, Any]], bool], what: str) -> Dict[str, Any]:
-        wait_until(lambda: bool(self.messages("diagnostics")) and predicate(self.diagnostics()), what)
+        wait_until(lambda: bool(self.messages(DIAGNOSTICS)) and predicate(self.diagnostics()), what)
         return self.diagnostics()
 
 
@@ -242,9 +273,9 @@ def test_raw_encodings_give_labels_color_and_overlay_with_the_input_header(harne
     h.wait_connected(h.image_pub, outputs=3)
     for index, (encoding, height, width) in enumerate(RAW_CASES):  # the size changes mid-stream too
         sent = h.send(scene(height, width, seed=index), encoding, frame_id=f"cam_{encoding}")
-        labels = h.wait_output("labels", sent.header)
-        color = h.wait_output("color", sent.header)
-        overlay = h.wait_output("overlay", sent.header)
+        labels = h.wait_output(OUTPUT_LABELS, sent.header)
+        color = h.wait_output(OUTPUT_COLOR, sent.header)
+        overlay = h.wait_output(OUTPUT_OVERLAY, sent.header)
         for msg, want in ((labels, "mono8"), (color, "rgb8"), (overlay, "rgb8")):
             assert msg.encoding == want
             assert (msg.height, msg.width) == (height, width)
@@ -255,31 +286,31 @@ def test_raw_encodings_give_labels_color_and_overlay_with_the_input_header(harne
         assert len(np.unique(expected.labels)) > 1  # the check below means something
         assert agreement(image_array(labels), expected.labels) >= 0.999, encoding
         assert agreement(image_array(color), expected.color) >= 0.999, encoding
-    assert not h.messages("confidence")  # off by default
+    assert not h.messages(OUTPUT_CONFIDENCE)  # off by default
 
 
 def test_compressed_jpeg_input_and_garbage_jpeg(harness, reference):
-    h = harness(input_transport="compressed", publish_confidence=True)
+    h = harness(input_transport=TRANSPORT_COMPRESSED, publish_confidence=True)
     h.wait_connected(h.compressed_pub, outputs=4)
     garbage = CompressedImage(format="rgb8; jpeg compressed bgr8", data=b"\xff\xd8\xff\xe0 not a jpeg at all")
     garbage.header.stamp = h.stamp()
     h.compressed_pub.publish(garbage)
-    h.wait_diagnostics(lambda d: d.get("rejected.decode_failed") == "1", "the garbage jpeg counted")
+    h.wait_diagnostics(lambda d: d.get(rejected_key(Reject.DECODE_FAILED)) == "1", "the garbage jpeg counted")
     msg = CompressedImage()
     msg.format, data = image_codec.encode_compressed(scene(144, 256, seed=7), "rgb8", "jpeg")
     msg.data = data
     msg.header.stamp = h.stamp()
     msg.header.frame_id = "jpeg_cam"
     h.compressed_pub.publish(msg)
-    labels = h.wait_output("labels", msg.header)
-    confidence = h.wait_output("confidence", msg.header)
+    labels = h.wait_output(OUTPUT_LABELS, msg.header)
+    confidence = h.wait_output(OUTPUT_CONFIDENCE, msg.header)
     assert (labels.encoding, labels.height, labels.width) == ("mono8", 144, 256)
     assert (confidence.encoding, confidence.height, confidence.width) == ("mono8", 144, 256)
     expected = reference.process(image_codec.compressed_msg_to_rgb8(msg))
     assert agreement(image_array(labels), expected.labels) >= 0.999
-    diag = h.wait_diagnostics(lambda d: d["frames_published"] == "1", "diagnostics after the good frame")
-    assert (diag["input_transport"], diag["rejected"], diag["frames_received"]) == ("compressed", "1", "2")
-    assert diag["frames_published"] == "1"
+    diag = h.wait_diagnostics(lambda d: d[Diag.PUBLISHED] == "1", "diagnostics after the good frame")
+    assert (diag[Diag.INPUT_TRANSPORT], diag[Diag.REJECTED], diag[Diag.RECEIVED]) == (TRANSPORT_COMPRESSED, "1", "2")
+    assert diag[Diag.PUBLISHED] == "1"
 
 
 @pytest.mark.skipif(not (SHARED / "weights" / "lat_small.pth").is_file(), reason="../shared lat_small weights absent")
@@ -292,12 +323,12 @@ def test_public_lat_small_reference_labels(harness, tmp_path):
                 publish_color=False, publish_overlay=False)
     h.wait_connected(h.image_pub)
     sent = h.send(rgb, "rgb8", frame_id="reference")
-    labels = h.wait_output("labels", sent.header)
+    labels = h.wait_output(OUTPUT_LABELS, sent.header)
     assert (labels.height, labels.width) == (1024, 2048)
     assert agreement(image_array(labels), expected) >= 0.999
     assert list((tmp_path / "cache").glob("*.onnx"))  # the engine went to engine_cache_dir
-    diag = h.wait_diagnostics(lambda d: d.get("frames_published") == "1", "diagnostics after the frame")
-    assert (diag["backend"], diag["hardware_id"]) == ("onnxruntime", "squeezenas_lat_small_cityscapes")
+    diag = h.wait_diagnostics(lambda d: d.get(Diag.PUBLISHED) == "1", "diagnostics after the frame")
+    assert (diag[Diag.BACKEND], diag["hardware_id"]) == ("onnxruntime", "squeezenas_lat_small_cityscapes")
 
 
 def test_qos_defaults_and_settings(harness):
@@ -307,9 +338,10 @@ def test_qos_defaults_and_settings(harness):
     tuned = harness(**{"input_qos.reliability": "reliable", "output_qos.reliability": "best_effort"})
     for h, image_reliability, output_reliability in ((default, ReliabilityPolicy.BEST_EFFORT, ReliabilityPolicy.RELIABLE),
                                                      (tuned, ReliabilityPolicy.RELIABLE, ReliabilityPolicy.BEST_EFFORT)):
-        wait_until(lambda h=h: h.peer.get_subscriptions_info_by_topic(f"/{h.namespace}/image"), "the image subscription")
-        image = h.peer.get_subscriptions_info_by_topic(f"/{h.namespace}/image")[0].qos_profile
-        labels = h.peer.get_publishers_info_by_topic(f"/{h.namespace}/segmentation_node/labels")[0].qos_profile
+        wait_until(lambda h=h: h.peer.get_subscriptions_info_by_topic(join_name(h.namespace, INPUT_IMAGE)),
+                   "the image subscription")
+        image = h.peer.get_subscriptions_info_by_topic(join_name(h.namespace, INPUT_IMAGE))[0].qos_profile
+        labels = h.peer.get_publishers_info_by_topic(output_topics(h.namespace)[OUTPUT_LABELS])[0].qos_profile
         assert image.reliability == image_reliability and image.durability == DurabilityPolicy.VOLATILE
         assert labels.reliability == output_reliability
 
@@ -331,10 +363,11 @@ def camera_info(header: Any, width: int, height: int) -> CameraInfo:
 def test_camera_info_passes_through_at_input_resolution(harness):
     h = harness(publish_color=False, publish_overlay=False)
     h.wait_connected(h.info_pub)
-    wait_until(lambda: h.peer.count_publishers(f"/{h.namespace}/segmentation_node/camera_info") > 0, "~/camera_info")
+    wait_until(lambda: h.peer.count_publishers(node_topic(h.namespace, CAMERA_INFO_OUTPUT)) > 0,
+               PRIVATE + CAMERA_INFO_OUTPUT)
     sent = camera_info(h.send(scene(48, 64), "rgb8").header, 640, 480)
     h.info_pub.publish(sent)
-    out = h.wait_output("camera_info", sent.header)
+    out = h.wait_output(CAMERA_INFO_OUTPUT, sent.header)
     assert (out.width, out.height) == (640, 480)
     assert list(out.k) == list(sent.k) and list(out.p) == list(sent.p) and list(out.d) == list(sent.d)
 
@@ -344,12 +377,13 @@ def test_camera_info_is_scaled_with_model_resolution_outputs(harness, tmp_path, 
     card = write_card(tmp_path, f"card_{resize}", resize=resize)
     h = harness(model=str(card), output_resolution="model", publish_color=False, publish_overlay=False)
     h.wait_connected(h.image_pub)
-    wait_until(lambda: h.peer.count_publishers(f"/{h.namespace}/segmentation_node/camera_info") > 0, "~/camera_info")
+    wait_until(lambda: h.peer.count_publishers(node_topic(h.namespace, CAMERA_INFO_OUTPUT)) > 0,
+               PRIVATE + CAMERA_INFO_OUTPUT)
     sent = h.send(scene(480, 640), "rgb8")
     info = camera_info(sent.header, 640, 480)
     h.info_pub.publish(info)
-    labels = h.wait_output("labels", sent.header)
-    out = h.wait_output("camera_info", sent.header)
+    labels = h.wait_output(OUTPUT_LABELS, sent.header)
+    out = h.wait_output(CAMERA_INFO_OUTPUT, sent.header)
     # stretch: the whole 128x256 network input; fit: 640x480 scaled by 128/480 and not padded
     assert (labels.height, labels.width) == ((128, 256) if resize == "stretch" else (128, 171))
     assert (out.height, out.width) == (labels.height, labels.width)
@@ -385,19 +419,19 @@ def test_a_burst_is_thinned_with_counted_drops_and_the_newest_frame_wins(harness
     h.wait_connected(h.image_pub, outputs=3)
     frame = scene(480, 640)
     sent = [h.send(frame, "rgb8", frame_id=f"burst_{i}") for i in range(50)]
-    assert h.wait_output("labels", sent[-1].header) is not None  # the newest frame is never dropped
-    outputs = [m for m in h.messages("labels") if m.header.frame_id.startswith("burst_")]
-    diag = h.wait_diagnostics(lambda d: d["frames_received"] == "50" and d["frames_published"] == str(len(outputs)),
+    assert h.wait_output(OUTPUT_LABELS, sent[-1].header) is not None  # the newest frame is never dropped
+    outputs = [m for m in h.messages(OUTPUT_LABELS) if m.header.frame_id.startswith("burst_")]
+    diag = h.wait_diagnostics(lambda d: d[Diag.RECEIVED] == "50" and d[Diag.PUBLISHED] == str(len(outputs)),
                               "diagnostics counting all 50 frames and every output")
-    dropped = int(diag["dropped"])
+    dropped = int(diag[Diag.DROPPED])
     assert len(outputs) < 50
     assert dropped > 0
     assert len(outputs) + dropped == 50  # every frame was either segmented or counted as dropped
-    assert diag["rejected"] == "0"
+    assert diag[Diag.REJECTED] == "0"
     sent_ids = [m.header.frame_id for m in sent]
     order = [sent_ids.index(m.header.frame_id) for m in outputs]
     assert order == sorted(order)  # outputs come in input order, each for a frame that was sent
-    assert float(diag["latency_p95_ms"]) < WAIT_S * 1000  # a sanity bound, not a speed claim
+    assert float(diag[Diag.LATENCY_P95]) < WAIT_S * 1000  # a sanity bound, not a speed claim
 
 
 def malformed(encoding: str, height: int, width: int, step: int, size: int) -> Image:
@@ -418,27 +452,31 @@ def test_malformed_frames_are_counted_by_reason_and_logged_once(harness, capfd):
         msg.header.stamp = h.stamp()
         h.image_pub.publish(msg)
         time.sleep(0.05)  # one at a time, so none is dropped as "busy"
-    diag = h.wait_diagnostics(lambda d: d.get("rejected") == "5", "5 rejected frames")
-    assert (diag["rejected.bad_step"], diag["rejected.bad_size"], diag["rejected.unsupported_encoding"]) == (
-        "3", "1", "1")
+    diag = h.wait_diagnostics(lambda d: d.get(Diag.REJECTED) == "5", "5 rejected frames")
+    counts = [diag[rejected_key(reason)] for reason in (Reject.BAD_STEP, Reject.BAD_SIZE, Reject.UNSUPPORTED_ENCODING)]
+    assert counts == ["3", "1", "1"]
     sent = h.send(scene(72, 96), "rgb8", frame_id="after_bad")
-    assert h.wait_output("labels", sent.header).width == 96  # still alive
+    assert h.wait_output(OUTPUT_LABELS, sent.header).width == 96  # still alive
     logged = capfd.readouterr().err
-    assert logged.count("frame rejected (bad_step)") == 1
-    assert logged.count("frame rejected (unsupported_encoding)") == 1
+    assert logged.count(f"frame rejected ({Reject.BAD_STEP})") == 1
+    assert logged.count(f"frame rejected ({Reject.UNSUPPORTED_ENCODING})") == 1
 
 
-def test_reject_reasons():
-    for msg, reason in ((malformed("rgb8", 10, 20, 30, 300), "bad_step"),
-                        (malformed("rgb8", 10, 20, 60, 500), "bad_size"),
-                        (malformed("yuv422", 2, 3, 6, 12), "bad_size"),
-                        (malformed("rgb32f", 10, 20, 240, 2400), "unsupported_encoding")):
+def test_reject_reasons_are_carried_by_the_errors(reference):
+    """What the node counts is the error's reason, not its text."""
+    for msg, reason in ((malformed("rgb8", 10, 20, 30, 300), Reject.BAD_STEP),
+                        (malformed("rgb8", 10, 20, 60, 500), Reject.BAD_SIZE),
+                        (malformed("yuv422", 2, 3, 6, 12), Reject.BAD_SIZE),
+                        (malformed("rgb32f", 10, 20, 240, 2400), Reject.UNSUPPORTED_ENCODING)):
         with pytest.raises(image_codec.ImageCodecError) as info:
             image_codec.image_msg_to_rgb8(msg)
-        assert reject_reason(info.value, compressed=False) == reason
+        assert info.value.reason == reason
     with pytest.raises(image_codec.ImageCodecError) as info:
         image_codec.compressed_msg_to_rgb8(CompressedImage(format="jpeg", data=b"nope"))
-    assert reject_reason(info.value, compressed=True) == "decode_failed"
+    assert info.value.reason == Reject.DECODE_FAILED
+    with pytest.raises(FrameError) as info:
+        reference.plan(8, 8)  # smaller than the network allows, raw or compressed alike
+    assert info.value.reason == Reject.BAD_SIZE and "smaller than" in str(info.value)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -449,26 +487,27 @@ def test_diagnostics_fields_and_levels(harness, card):
     h = harness(input_timeout=0.5, min_rate=500.0)
     idle = h.wait_diagnostics(lambda d: d["level"] == DiagnosticStatus.WARN, "WARN for no input")
     assert "no input" in idle["message"]
-    assert idle["name"] == f"{h.namespace}/segmentation_node: segmentation"
+    assert idle["name"] == status_name(join_name(h.namespace, NODE_NAME))
     assert idle["hardware_id"] == card.stem
-    for key in ("model", "backend", "precision", "device", "input_rate_hz", "output_rate_hz", "dropped", "rejected",
-                "latency_p50_ms", "latency_p95_ms", "decode_ms", "preprocess_ms", "infer_ms", "postprocess_ms",
-                "publish_ms", "frames_received", "frames_published"):
+    for key in [Diag.MODEL, Diag.BACKEND, Diag.PRECISION, Diag.DEVICE, Diag.INPUT_RATE, Diag.OUTPUT_RATE, Diag.DROPPED,
+                Diag.REJECTED, Diag.LATENCY_P50, Diag.LATENCY_P95] + [stage_key(stage) for stage in NODE_STAGES] + [
+                Diag.RECEIVED, Diag.PUBLISHED]:
         assert key in idle, key
-    assert (idle["backend"], idle["precision"], idle["model"]) == ("torch", "fp32", card.stem)
+    assert (idle[Diag.BACKEND], idle[Diag.PRECISION], idle[Diag.MODEL]) == ("torch", "fp32", card.stem)
     assert h.node.set_parameters([Parameter("input_timeout", value=60.0)])[0].successful
     h.wait_connected(h.image_pub)
     sent = h.send(scene(72, 96), "rgb8")
-    h.wait_output("labels", sent.header)
+    h.wait_output(OUTPUT_LABELS, sent.header)
     # the rate check starts one rate window after activation
-    slow = h.wait_diagnostics(lambda d: d["frames_published"] == "1" and d["level"] == DiagnosticStatus.WARN,
+    slow = h.wait_diagnostics(lambda d: d[Diag.PUBLISHED] == "1" and d["level"] == DiagnosticStatus.WARN,
                               "WARN for an output rate below min_rate")
     assert "below min_rate 500" in slow["message"]
     assert h.node.set_parameters([Parameter("min_rate", value=0.0)])[0].successful
     h.wait_diagnostics(lambda d: d["level"] == DiagnosticStatus.OK, "OK once min_rate is off")
-    for key in ("decode_ms", "infer_ms", "publish_ms", "latency_p50_ms", "latency_p95_ms", "input_rate_hz"):
+    for key in [stage_key(Stage.DECODE), stage_key(Stage.INFER), stage_key(Stage.PUBLISH), Diag.LATENCY_P50,
+                Diag.LATENCY_P95, Diag.INPUT_RATE]:
         assert float(slow[key]) > 0, key
-    assert slow["input_size"] == slow["output_size"] == "96x72"
+    assert slow[Diag.INPUT_SIZE] == slow[Diag.OUTPUT_SIZE] == "96x72"
 
     def broken(images):
         raise RuntimeError("CUDA error: an illegal memory access was encountered")
@@ -476,12 +515,12 @@ def test_diagnostics_fields_and_levels(harness, card):
     h.node._segmenter.backend.infer = broken
     h.send(scene(72, 96), "rgb8")
     error = h.wait_diagnostics(lambda d: d["level"] == DiagnosticStatus.ERROR, "ERROR when the backend fails")
-    assert "illegal memory access" in error["message"] and "illegal memory access" in error["last_error"]
-    assert error["rejected.backend_error"] == "1"
+    assert "illegal memory access" in error["message"] and "illegal memory access" in error[Diag.LAST_ERROR]
+    assert error[rejected_key(Reject.BACKEND_ERROR)] == "1"
     del h.node._segmenter.backend.infer  # the real method again
     sent = h.send(scene(72, 96), "rgb8")
-    h.wait_output("labels", sent.header)
-    h.wait_diagnostics(lambda d: d["level"] != DiagnosticStatus.ERROR and d["frames_published"] == "2",
+    h.wait_output(OUTPUT_LABELS, sent.header)
+    h.wait_diagnostics(lambda d: d["level"] != DiagnosticStatus.ERROR and d[Diag.PUBLISHED] == "2",
                        "the ERROR to clear after a good frame")
 
 
@@ -503,11 +542,11 @@ def test_run_time_parameters(harness):
     assert node.set_parameters([Parameter("publish_color", value=False)])[0].successful
     h.wait_connected(h.image_pub, outputs=3)
     sent = h.send(scene(72, 96), "rgb8")
-    overlay = h.wait_output("overlay", sent.header)
-    labels = h.wait_output("labels", sent.header)
+    overlay = h.wait_output(OUTPUT_OVERLAY, sent.header)
+    labels = h.wait_output(OUTPUT_LABELS, sent.header)
     palette = node._segmenter.colorize(image_array(labels))
     assert np.array_equal(image_array(overlay), palette)  # alpha 1: the overlay is the palette image
-    assert h.output_for("color", sent.header) is None  # published in order labels, color, overlay
+    assert h.output_for(OUTPUT_COLOR, sent.header) is None  # published in order labels, color, overlay
 
 
 def test_bad_start_parameters_raise_one_clear_error(context, card):
@@ -526,7 +565,7 @@ def test_bad_start_parameters_raise_one_clear_error(context, card):
 
 
 def node_command() -> List[str]:
-    script = Path(sys.executable).parent / "segmentation_node"
+    script = Path(sys.executable).parent / EXECUTABLE
     return [str(script)] if script.is_file() else [sys.executable, "-m", "rail_seg_ros.node"]
 
 
@@ -543,7 +582,7 @@ def test_executable_exits_non_zero_with_one_line_on_a_bad_parameter():
 def test_config_file_lists_every_parameter_with_its_default_and_a_comment(context, card):
     path = REPO / "config" / "segment.yaml"
     data = yaml.safe_load(path.read_text())
-    params = data["/**"]["ros__parameters"] if "/**" in data else data["segmentation_node"]["ros__parameters"]
+    params = data["/**"]["ros__parameters"] if "/**" in data else data[NODE_NAME]["ros__parameters"]
 
     def flatten(tree: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
         flat: Dict[str, Any] = {}
@@ -586,7 +625,7 @@ def call(client: Any, request: Any) -> Any:
 
 def test_lifecycle_transitions_through_the_services(harness):
     h = harness(lifecycle=True, publish_color=False, publish_overlay=False)
-    base = f"/{h.namespace}/segmentation_node/"
+    base = join_name(h.namespace, NODE_NAME) + "/"
     change = h.peer.create_client(ChangeState, base + "change_state")
     get = h.peer.create_client(GetState, base + "get_state")
 
@@ -606,12 +645,12 @@ def test_lifecycle_transitions_through_the_services(harness):
     assert h.node.set_parameters([Parameter("model", value=h.params["model"])])[0].successful
     assert transition(Transition.TRANSITION_CONFIGURE)
     assert state() == "inactive"
-    assert h.peer.count_subscribers(f"/{h.namespace}/image") == 0
+    assert h.peer.count_subscribers(join_name(h.namespace, INPUT_IMAGE)) == 0
     assert transition(Transition.TRANSITION_ACTIVATE)
     assert state() == "active"
     h.wait_connected(h.image_pub)
     sent = h.send(scene(72, 96), "rgb8", frame_id="while_active")
-    h.wait_output("labels", sent.header)
+    h.wait_output(OUTPUT_LABELS, sent.header)
     assert transition(Transition.TRANSITION_DEACTIVATE)
     assert state() == "inactive"
     wait_until(lambda: h.image_pub.get_subscription_count() == 0, "the image subscription to go")
@@ -619,7 +658,7 @@ def test_lifecycle_transitions_through_the_services(harness):
     assert transition(Transition.TRANSITION_CLEANUP)
     assert state() == "unconfigured"
     assert h.node._segmenter is None
-    assert all(m.header.frame_id != "while_inactive" for m in h.messages("labels"))
+    assert all(m.header.frame_id != "while_inactive" for m in h.messages(OUTPUT_LABELS))
 
 
 def test_lifecycle_in_process_trigger_calls(context, card):
@@ -632,11 +671,11 @@ def test_lifecycle_in_process_trigger_calls(context, card):
         assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
         assert node._segmenter is not None and node._worker.is_alive()
         assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
-        assert node.count_subscribers("/in_process/image") == 1
+        assert node.count_subscribers(join_name("in_process", INPUT_IMAGE)) == 1
         refused = node.set_parameters([Parameter("lifecycle", value=False)])[0]
         assert not refused.successful and "fixed at start" in refused.reason
         assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
-        assert node.count_subscribers("/in_process/image") == 0
+        assert node.count_subscribers(join_name("in_process", INPUT_IMAGE)) == 0
         worker = node._worker
         assert node.trigger_shutdown() == TransitionCallbackReturn.SUCCESS
         assert node._segmenter is None and not worker.is_alive()

@@ -1,11 +1,14 @@
 """Tests of rail_seg_ros.report: report.json keys, report.md text, plots, samples, atomic folder."""
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from rail_seg_ros.contract import Stage
+from rail_seg_ros.errors import RailSegError
 from rail_seg_ros.labels import CITYSCAPES, RAILSEM19, colorize
 from rail_seg_ros.metrics import MIOU_DEFINITION, ConfusionMatrix, StageTimer
 from rail_seg_ros.report import REPORT_KEYS, build_report, to_jsonable, write_report
@@ -40,8 +43,8 @@ def _confusion(label_set, seed=0):
 
 def _run():
     timer = StageTimer()
-    timer.add("decode", 1.5)
-    timer.add("infer", 12.0)
+    timer.add(Stage.DECODE, 1.5)
+    timer.add(Stage.INFER, 12.0)
     return {"model": "fastscnn", "backend": "onnxruntime", "precision": "fp16", "bag": "bags/demo",
             "mode": "live", "sent": 40, "received": 37, "unmatched": 2, "stages_ms": timer}
 
@@ -57,7 +60,7 @@ def test_build_report_fills_facts():
     assert report["dropped"] == 3 and report["frames"] == 37
     assert report["fps"] == pytest.approx(10.0)
     assert report["jitter_ms"] == pytest.approx(0.0, abs=1e-9)
-    assert report["stages_ms"] == {"decode": 1.5, "infer": 12.0}
+    assert report["stages_ms"] == {Stage.DECODE: 1.5, Stage.INFER: 12.0}
     assert report["latency_ms"]["p50"] == float(np.percentile(LATENCIES, 50))
     assert report["miou"] == cm.miou() and report["category_miou"] == cm.category_miou(CITYSCAPES)
     assert report["miou_definition"] == MIOU_DEFINITION and report["partial"] is False
@@ -93,7 +96,7 @@ def test_write_report_full(tmp_path):
         assert f"| {name} |" in md, name
     assert f"| mIoU | {cm.miou() * 100:.1f} % |" in md
     assert "fastscnn" in md and "onnxruntime" in md and "bags/demo" in md
-    assert MIOU_DEFINITION in md and "| infer | 12.00 |" in md
+    assert MIOU_DEFINITION in md and f"| {Stage.INFER} | 12.00 |" in md
 
     for plot in PLOTS:
         image = cv2.imread(str(out / plot))
@@ -148,3 +151,53 @@ def test_existing_report_replaced_only_on_success(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["r"]
     write_report(target, build_report(None, RAILSEM19, [9.0]), None, RAILSEM19, [9.0])
     assert _strict_json(target / "report.json")["latency_ms"]["max"] == 9.0
+
+
+def test_report_md_is_written_once_with_the_run_details(tmp_path, monkeypatch):
+    run = dict(_run(), notes=["a note"], rate="2 x recorded", node="/front/node", iteration_rule="best and worst out",
+               iterations=[{"label": f"run {i}/3", "sent": 40, "received": 37, "kept": i == 2} for i in (1, 2, 3)],
+               trials=[{"label": "trial 1: back to back", "sent": 6, "received": 6}], max_rate_hz=12.5, max_loss=0.05)
+    report = build_report(None, RAILSEM19, LATENCIES, RECEIVE, run)
+    written, original_write, original_read = [], Path.write_text, Path.read_text
+
+    def write_text(path, *args, **kwargs):
+        written.append(path.name)
+        return original_write(path, *args, **kwargs)
+
+    def read_text(path, *args, **kwargs):
+        assert path.name != "report.md", "report.md is read back"
+        return original_read(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", write_text)
+    monkeypatch.setattr(Path, "read_text", read_text)
+    out = write_report(tmp_path / "r", report, None, RAILSEM19, LATENCIES, RECEIVE)
+    monkeypatch.undo()
+    assert written.count("report.md") == 1
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert md.index("## Summary") < md.index("## Run details") < md.index("## Iterations") < md.index(
+        "## Max-rate search")
+    assert "> a note" in md and "| publish rate | 2 x recorded |" in md and "| node | /front/node |" in md
+    assert "| run 2/3 | 40 | 37 | n/a |" in md and md.count(" | no |") == 2
+    assert "**12.50 Hz**" in md and "at most 5 % of the frames" in md
+
+
+def test_a_folder_holding_other_files_is_left_alone(tmp_path):
+    target = tmp_path / "r"
+    target.mkdir()
+    (target / "notes.txt").write_text("mine")
+    with pytest.raises(RailSegError, match="not a report's"):
+        write_report(target, build_report(None, RAILSEM19, [5.0]), None, RAILSEM19, [5.0])
+    assert [p.name for p in target.iterdir()] == ["notes.txt"] and (target / "notes.txt").read_text() == "mine"
+    assert [p.name for p in tmp_path.iterdir()] == ["r"]  # nothing half-written beside it
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(RailSegError, match="not a folder"):
+        write_report(tmp_path / "file", build_report(None, RAILSEM19, [5.0]), None, RAILSEM19, [5.0])
+    assert (tmp_path / "file").read_text() == "x"
+
+
+def test_an_empty_folder_becomes_the_report(tmp_path):
+    target = tmp_path / "r"
+    target.mkdir()
+    write_report(target, build_report(None, RAILSEM19, [5.0]), None, RAILSEM19, [5.0])
+    assert _strict_json(target / "report.json")["latency_ms"]["max"] == 5.0
+    assert [p.name for p in tmp_path.iterdir()] == ["r"]

@@ -7,11 +7,10 @@ on the CPU, then PyTorch.
 from pathlib import Path
 from typing import Optional, Sequence
 
+from ..contract import BACKENDS  # the node's parameter table names them
 from ..errors import RailSegError
 from ..model_card import ModelCard
 from .base import PRECISIONS, Backend
-
-BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
 
 
 def _onnxruntime_importable() -> bool:

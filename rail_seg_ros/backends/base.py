@@ -4,7 +4,7 @@ from typing import Dict, Tuple
 
 import numpy as np
 
-PRECISIONS = ("fp32", "fp16", "int8")
+from ..contract import PRECISIONS  # noqa: F401 (the node's parameter table names them; re-exported)
 
 
 class Backend:

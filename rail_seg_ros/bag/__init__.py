@@ -2,13 +2,23 @@
 
 ``messages``: topics, message types, QoS, typestores, message builders and stamps. ``reader``: opening
 any rosbag2 bag, whether or not it stores its message definitions. ``writer``: frames into a new bag,
-and the recorder of live output. ``frames``: camera images decoded to RGB and paired with their ground
-truth. Everything public is importable from ``rail_seg_ros.bag``.
+and the recorder of live output (:class:`RecorderThread` runs it in a thread of its own). ``frames``:
+camera images decoded to RGB and paired with their ground truth, and the check of a bag (:func:`inspect_bag`).
+Everything public is importable from ``rail_seg_ros.bag``.
 """
 
 from rail_seg_ros.fileio import PathLike
 
-from .frames import BagFrame, check_image_topic, decode_image_msg, decode_labels_msg, read_frames, read_image_messages
+from .frames import (
+    BagFrame,
+    BagInfo,
+    check_image_topic,
+    decode_image_msg,
+    decode_labels_msg,
+    inspect_bag,
+    read_frames,
+    read_image_messages,
+)
 from .messages import (
     COMPRESSED_TYPE,
     DEFAULT_FALLBACK_TYPESTORE,
@@ -30,7 +40,7 @@ from .messages import (
     to_rosbags,
 )
 from .reader import BagReader, open_bag
-from .writer import BAG_VERSION, STORAGES, OutputRecorder, write_frames_bag
+from .writer import BAG_VERSION, STORAGES, OutputRecorder, RecorderThread, write_frames_bag
 
 __all__ = [
     "BAG_VERSION",
@@ -45,13 +55,16 @@ __all__ = [
     "SENSOR_DATA_QOS",
     "STORAGES",
     "BagFrame",
+    "BagInfo",
     "BagReader",
     "OutputRecorder",
+    "RecorderThread",
     "PathLike",
     "check_image_topic",
     "decode_image_msg",
     "decode_labels_msg",
     "fallback_typestore",
+    "inspect_bag",
     "header_stamp_ns",
     "info_topic_for",
     "make_camera_info_msg",

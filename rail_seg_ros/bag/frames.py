@@ -1,6 +1,8 @@
 """Camera frames from a bag: images decoded to RGB, paired by header stamp with their ground truth."""
 
 from collections import OrderedDict, deque
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Deque, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 import numpy as np
@@ -55,6 +57,30 @@ def check_image_topic(bag: BagReader, topic: str) -> str:
     if msgtype not in (IMAGE_TYPE, COMPRESSED_TYPE):
         raise RailSegError(f"bag {bag.path}: topic {topic} has type {msgtype}, expected {IMAGE_TYPE} or {COMPRESSED_TYPE}")
     return msgtype
+
+
+@dataclass
+class BagInfo:
+    """What the bench needs to know of a bag before it reads the frames."""
+
+    path: Path
+    frames: int
+    msgtype: str  # IMAGE_TYPE or COMPRESSED_TYPE
+    has_gt: bool
+    gt_topic: Optional[str]
+
+
+def inspect_bag(path: PathLike, image_topic: str = IMAGE_TOPIC, gt_topic: Optional[str] = GT_TOPIC,
+                typestore: Optional[str] = None) -> BagInfo:
+    """Check the bag opens and has the image topic (the error lists its topics); see whether it has gt."""
+    path = Path(path)
+    with open_bag(path, typestore=typestore) as bag:
+        msgtype = check_image_topic(bag, image_topic)
+        frames = bag.message_count(image_topic)
+        has_gt = bool(gt_topic) and gt_topic in bag.topics and bag.message_count(gt_topic) > 0
+    if frames == 0:
+        raise RailSegError(f"bag {path}: topic {image_topic} has no messages")
+    return BagInfo(path, frames, msgtype, has_gt, gt_topic if has_gt else None)
 
 
 class _Pairing:

@@ -7,11 +7,12 @@ at its path only once it is complete; nothing but an earlier bag (or an empty fo
 
 import contextlib
 import os
+import queue
 import threading
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Dict, Iterable, Iterator, Optional, Tuple, Type, TypeVar
+from typing import Any, Dict, Iterable, Iterator, Optional, Sequence, Tuple, Type, TypeVar
 
 import numpy as np
 from rosbags.interfaces import Qos
@@ -184,7 +185,7 @@ class OutputRecorder:
     ``add`` takes rosbags dataclasses, rclpy messages (copied field by field), dicts of fields or
     already CDR-serialized bytes. Topics get the QoS given to ``add_topic`` (reliable by default).
     Use as a context manager; an exception inside the block leaves no bag behind. Use it from the
-    thread that created it (sqlite3 storage requires that); ``bench.RecorderThread`` wraps it for
+    thread that created it (sqlite3 storage requires that); :class:`RecorderThread` wraps it for
     executor callbacks.
     """
 
@@ -248,3 +249,69 @@ class OutputRecorder:
         else:
             with self._lock:
                 self._stack.__exit__(exc_type, exc, tb)
+
+
+class RecorderThread:
+    """An :class:`OutputRecorder` owned by one thread of its own: created, written and closed there.
+
+    (The sqlite3 storage may only be used from the thread that opened it, and writing a 6 MB image
+    must not hold up an executor callback.) ``add`` only queues the message.
+    """
+
+    def __init__(self, path: Any, storage: str = "sqlite3", topics: Sequence[str] = ()) -> None:
+        self.path = Path(path)
+        self.count = 0
+        self.error: Optional[BaseException] = None
+        self._queue: "queue.Queue[Optional[Tuple[str, Any, int]]]" = queue.Queue()  # noqa: UP037 (3.8)
+        self._opened = threading.Event()
+        self._keep = False
+        self._thread = threading.Thread(target=self._run, args=(storage, tuple(topics)),
+                                        name="rail_seg_recorder", daemon=True)
+        self._thread.start()
+        self._opened.wait()
+        if self.error is not None:
+            self._thread.join()
+            raise self.error
+
+    def _run(self, storage: str, topics: Tuple[str, ...]) -> None:
+        try:
+            recorder = OutputRecorder(self.path, storage=storage)
+            for topic in topics:
+                recorder.add_topic(topic, IMAGE_TYPE)
+        except BaseException as exc:
+            self.error = exc
+            self._opened.set()
+            return
+        self._opened.set()
+        try:
+            while True:
+                item = self._queue.get()
+                if item is None:
+                    break
+                if self.error is None:
+                    try:
+                        recorder.add(item[0], IMAGE_TYPE, item[1], item[2])
+                        self.count += 1
+                    except Exception as exc:  # reported by check() / finish()
+                        self.error = exc
+        finally:
+            if self._keep and self.error is None and self.count > 0:
+                recorder.close()
+            else:
+                recorder.abort()
+
+    def add(self, topic: str, msg: Any, timestamp_ns: int) -> None:
+        """Queue one Image message for ``topic``, logged at ``timestamp_ns``."""
+        self._queue.put((topic, msg, timestamp_ns))
+
+    def check(self) -> None:
+        if self.error is not None:
+            raise RailSegError(f"recording into {self.path} failed: {self.error}")
+
+    def finish(self, keep: bool = True) -> int:
+        """Write what is queued and close the bag (kept when ``keep`` and anything was written); return the count."""
+        if self._thread.is_alive():
+            self._keep = keep
+            self._queue.put(None)
+            self._thread.join()
+        return self.count

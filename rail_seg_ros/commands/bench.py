@@ -23,7 +23,9 @@ from pathlib import Path
 
 from .. import bag as bagmod
 from .. import bench
+from ..contract import NODE_NAME
 from ..errors import RailSegError
+from ..report import check_report_target
 from .predict import add_model_arguments, segmenter_from_args
 
 LIVE_ONLY = (("rate", 1.0, "--rate"), ("max_rate", False, "--max-rate"), ("find_max_rate", False, "--find-max-rate"),
@@ -42,13 +44,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--typestore", metavar="NAME",
                         help="message types for bags that do not store them (default ros2_humble)")
     parser.add_argument("--mode", choices=("offline", "live"), default="offline",
-                        help="offline: the pipeline in this process; live: through segmentation_node over DDS "
+                        help=f"offline: the pipeline in this process; live: through {NODE_NAME} over DDS "
                              "(default offline)")
     parser.add_argument("--warmup", type=int, default=3, metavar="N",
                         help="untimed warm-up runs of the first frame (live: frames sent and waited for, at least 1) "
                              "(default 3)")
     parser.add_argument("--samples", type=int, default=4, metavar="K", help="overlay samples in the report (default 4)")
-    parser.add_argument("--out", metavar="DIR", help="report folder (default bench-<bag>-<mode>)")
+    parser.add_argument("--out", metavar="DIR", help="report folder (default bench-<bag>-<mode>); an earlier report "
+                        "there is replaced, a folder holding other files is refused")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     live = parser.add_argument_group("live mode")
     rate = live.add_mutually_exclusive_group()
@@ -74,9 +77,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help=f"namespace of the node (default {bench.SPAWN_NAMESPACE} for the node the bench starts, "
                            f"/ with --use-running-node)")
     live.add_argument("--use-running-node", action="store_true",
-                      help="use a segmentation_node that is already running (its outputs under NS/NODE/) instead "
+                      help=f"use a {NODE_NAME} that is already running (its outputs under NS/NODE/) instead "
                            "of starting one; --model then only names its label set")
-    live.add_argument("--node-name", default=bench.NODE_NAME, help=f"node name (default {bench.NODE_NAME})")
+    live.add_argument("--node-name", default=NODE_NAME, help=f"node name (default {NODE_NAME})")
     live.add_argument("--input-topic", metavar="TOPIC",
                       help="--use-running-node: topic the node subscribes to (default: found from its subscriptions)")
     live.add_argument("--node-param", action="append", metavar="NAME:=VALUE",
@@ -121,6 +124,7 @@ def _check_args(args: argparse.Namespace, out: Path) -> None:
             raise RailSegError(f"{what} {target} would overwrite the input bag {bag_path}")
     if args.record and Path(args.record).exists():
         raise RailSegError(f"--record {args.record}: exists already; choose a new bag name")
+    check_report_target(out)  # a folder that is not a report is refused before the run, not after it
 
 
 def run(args: argparse.Namespace) -> int:

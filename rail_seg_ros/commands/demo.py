@@ -40,7 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..bench import LiveOptions, run_live, summary_line, write_bench_report
+    from ..report import check_report_target
 
+    check_report_target(Path(args.out))  # before the run, not after it
     bag = find_bag(args.bag)
     print(f"demo: replaying {bag} through segmentation_node ({args.model}, backend {args.backend}) on loopback")
     options = LiveOptions(model=args.model, backend=args.backend, rate=args.rate, cache_dir=args.cache_dir,

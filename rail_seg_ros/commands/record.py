@@ -13,16 +13,17 @@ import argparse
 from pathlib import Path
 
 from .. import bag as bagmod
-from .. import bench
+from ..bench.record import record_outputs
+from ..contract import NODE_NAME, OUTPUT_NAMES, RECORDED_OUTPUTS
 from ..errors import RailSegError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--namespace", default="/", metavar="NS", help="the node's namespace (default /)")
-    parser.add_argument("--node-name", default=bench.NODE_NAME, help=f"the node's name (default {bench.NODE_NAME})")
-    parser.add_argument("--topics", default="labels,color,overlay", metavar="LIST",
-                        help="comma-separated outputs to record: labels, color, overlay, confidence, or absolute "
-                             "topic names (default labels,color,overlay)")
+    parser.add_argument("--node-name", default=NODE_NAME, help=f"the node's name (default {NODE_NAME})")
+    parser.add_argument("--topics", default=",".join(RECORDED_OUTPUTS), metavar="LIST",
+                        help=f"comma-separated outputs to record: {', '.join(OUTPUT_NAMES)}, or absolute "
+                             f"topic names (default {','.join(RECORDED_OUTPUTS)})")
     parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: at Ctrl-C)")
     parser.add_argument("--storage", choices=bagmod.STORAGES, default="sqlite3", help="bag storage (default sqlite3)")
     parser.add_argument("--wait", type=float, default=30.0, metavar="S",
@@ -36,8 +37,8 @@ def run(args: argparse.Namespace) -> int:
     if not topics:
         raise RailSegError("--topics names no topic")
     for topic in topics:
-        if not topic.startswith("/") and topic not in bench.OUTPUT_TOPICS:
-            raise RailSegError(f"--topics: {topic!r} is not one of {', '.join(bench.OUTPUT_TOPICS)} "
+        if not topic.startswith("/") and topic not in OUTPUT_NAMES:
+            raise RailSegError(f"--topics: {topic!r} is not one of {', '.join(OUTPUT_NAMES)} "
                                f"nor an absolute topic name")
     if args.duration is not None and args.duration <= 0:
         raise RailSegError(f"--duration {args.duration} must be positive")
@@ -46,9 +47,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists():
         raise RailSegError(f"--out {out}: exists already; choose a new bag name")
-    counts = bench.record_outputs(out, namespace=args.namespace, node_name=args.node_name, topics=topics,
-                                  duration=args.duration, storage=args.storage, wait_timeout=args.wait,
-                                  progress=not args.no_progress)
+    counts = record_outputs(out, namespace=args.namespace, node_name=args.node_name, topics=topics,
+                            duration=args.duration, storage=args.storage, wait_timeout=args.wait,
+                            progress=not args.no_progress)
     detail = ", ".join(f"{topic} {n}" for topic, n in counts.items())
     print(f"recorded {sum(counts.values())} messages ({detail}) into {out} [{args.storage}]")
     return 0

@@ -76,3 +76,34 @@ def test_missing_topic_lists_the_topics(small_bags: Dict[str, Path]) -> None:
         list(bag.read_frames(small_bags["sqlite3"], image_topic=bag.INFO_TOPIC))
     with pytest.raises(RailSegError, match="ground-truth topic /camera/camera_info has type"):
         list(bag.read_frames(small_bags["sqlite3"], gt_topic=bag.INFO_TOPIC))
+
+
+def test_inspect_bag_counts_frames_and_finds_the_ground_truth(small_bags: Dict[str, Path], tmp_path: Path) -> None:
+    info = bag.inspect_bag(small_bags["sqlite3"])
+    assert (info.frames, info.msgtype, info.has_gt, info.gt_topic) == (3, bag.COMPRESSED_TYPE, True, bag.GT_TOPIC)
+    assert bag.inspect_bag(small_bags["mcap"], gt_topic="/no/gt").gt_topic is None
+    assert bag.inspect_bag(small_bags["mcap"], gt_topic=None).has_gt is False
+    with pytest.raises(RailSegError, match="no topic /front/image"):
+        bag.inspect_bag(small_bags["mcap"], image_topic="/front/image")
+    with pytest.raises(RailSegError, match="has type sensor_msgs/msg/CameraInfo, expected"):
+        bag.inspect_bag(small_bags["sqlite3"], image_topic=bag.INFO_TOPIC)
+    with bag.OutputRecorder(tmp_path / "empty") as recorder:
+        recorder.add_topic(bag.IMAGE_TOPIC, bag.IMAGE_TYPE)
+        recorder.add(bag.INFO_TOPIC, bag.INFO_TYPE, bag.make_camera_info_msg(
+            get_typestore(Stores.ROS2_HUMBLE), 40, 24, START_NS, "c"), START_NS)
+    with pytest.raises(RailSegError, match="has no messages"):
+        bag.inspect_bag(tmp_path / "empty")
+
+
+def test_recorder_thread_writes_in_its_own_thread_and_keeps_nothing_on_failure(tmp_path: Path) -> None:
+    ts = get_typestore(Stores.ROS2_HUMBLE)
+    frames = make_frames(2)
+    recorder = bag.RecorderThread(tmp_path / "kept", topics=[bag.IMAGE_TOPIC])
+    for i, (image, _) in enumerate(frames):
+        recorder.add(bag.IMAGE_TOPIC, bag.make_image_msg(ts, image, "rgb8", START_NS + i, "c"), START_NS + i)
+    assert recorder.finish(keep=True) == 2
+    assert [s for s, _ in bag.read_image_messages(tmp_path / "kept")] == [START_NS, START_NS + 1]
+    dropped = bag.RecorderThread(tmp_path / "dropped", topics=[bag.IMAGE_TOPIC])
+    dropped.add(bag.IMAGE_TOPIC, bag.make_image_msg(ts, frames[0][0], "rgb8", START_NS, "c"), START_NS)
+    assert dropped.finish(keep=False) == 1
+    assert not (tmp_path / "dropped").exists()
