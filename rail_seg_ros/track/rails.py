@@ -40,7 +40,8 @@ INIT_RANGE_M = 30.0      # the ego pair must be found this close to the camera
 WINDOW = 0.2             # search window for a rail, in gauges
 WINDOW_MAX = 0.45        # ... grown while coasting, never past this (a neighbour's rail is >= 1 gauge away)
 RATIO_LO, RATIO_HI = 0.75, 1.33   # a matched pair's width, as a fraction of the tracked gauge ratio
-HISTORY = 6              # rows in the straight-line fit that predicts the next row
+HISTORY = 12             # rows in the fit that predicts the next row
+QUADRATIC_SPAN = 24      # ... a parabola once they span this many image rows, a line before
 COAST_ROWS = 3           # rows read without a match after which only both rails pick the track up again
 
 RAIL, ONE_RAIL, BODY, COAST = 0, 1, 2, 3   # what a row of the path rests on
@@ -152,22 +153,32 @@ class _Follower:
         self.out: List[Tuple[float, float, float, int]] = [(float(grid.rows[start]), left, right, RAIL)]
 
     def predict(self, v: float) -> Tuple[float, float]:
-        """Both rails' columns at row ``v`` from a least-squares line through the last rows seen."""
+        """Both rails' columns at row ``v`` from a least-squares parabola (a line while the rows seen span
+        little) through the last rows seen: a curve is followed as a curve, a straight as a straight."""
         h = self.history
-        if len(h) >= 3 and h[0][0] - h[-1][0] >= 4:
-            n = len(h)
-            vm = sum(p[0] for p in h) / n
-            lm = sum(p[1] for p in h) / n
-            rm = sum(p[2] for p in h) / n
-            vv = vl = vr = 0.0
-            for pv, pl, pr in h:
-                dv = pv - vm
-                vv += dv * dv
-                vl += dv * (pl - lm)
-                vr += dv * (pr - rm)
-            return lm + vl / vv * (v - vm), rm + vr / vv * (v - vm)
-        v0, l0, r0 = h[-1]
-        return l0 + self.slopes[0] * (v - v0), r0 + self.slopes[1] * (v - v0)
+        if len(h) < 3 or h[0][0] - h[-1][0] < 4:
+            v0, l0, r0 = h[-1]
+            return l0 + self.slopes[0] * (v - v0), r0 + self.slopes[1] * (v - v0)
+        n, vm = len(h), sum(p[0] for p in h) / len(h)
+        s2 = s3 = s4 = 0.0
+        sums = [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]   # per rail: sum u, sum x u, sum x^2 u
+        for pv, pl, pr in h:
+            x = pv - vm
+            x2 = x * x
+            s2 += x2
+            s3 += x2 * x
+            s4 += x2 * x2
+            for k, u in ((0, pl), (1, pr)):
+                sums[k][0] += u
+                sums[k][1] += x * u
+                sums[k][2] += x2 * u
+        x = v - vm
+        if h[0][0] - h[-1][0] >= QUADRATIC_SPAN:
+            normal = np.array([[n, 0.0, s2], [0.0, s2, s3], [s2, s3, s4]])   # u = a + b x + c x^2, sum x = 0
+            coef = np.linalg.lstsq(normal, np.array(sums).T, rcond=None)[0]
+            u = coef[0] + coef[1] * x + coef[2] * x * x
+            return float(u[0]), float(u[1])
+        return sums[0][0] / n + sums[0][1] / s2 * x, sums[1][0] / n + sums[1][1] / s2 * x
 
     def window(self, i: int, gauge: float) -> float:
         coast_rows = self.grid.rows[self.last_seen] - self.grid.rows[i]

@@ -94,7 +94,7 @@ class Scene:
         return lab
 
     def rails(self, index: int = 0, x1: float = 150.0) -> Tuple[np.ndarray, np.ndarray]:
-        """Image polylines of track ``index``'s left and right rails (centre lines) from the image bottom."""
+        """Image polylines of track ``index``'s left and right rails (centre lines), from 1 m ahead to ``x1``."""
         lateral, x0, _, _ = self.tracks[index]
         x = np.geomspace(max(x0, 1.0), x1, 300)
         y = lateral(x)
@@ -104,7 +104,7 @@ class Scene:
         for side in (1, -1):   # left (+Y) first
             c = side * GAUGE / 2
             uv = self.cam.project_ground(np.column_stack([x + nx * c, y + ny * c]))
-            out.append(uv[(uv[:, 1] <= self.cam.height) & np.isfinite(uv).all(1)])
+            out.append(uv[np.isfinite(uv).all(1)])   # rows below the image are clipped when rasterised
         return out[0], out[1]
 
 
