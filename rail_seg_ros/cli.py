@@ -16,6 +16,7 @@ COMMANDS = {
     "export": ("export", "export a model card to ONNX or a TensorRT engine, checked against torch"),
     "bench-model": ("bench_model", "time one backend on one model (model only)"),
     "synth": ("synth", "render synthetic rail scenes with exact RailSem19 labels"),
+    "track-ahead": ("track_ahead", "the ego track, its clearance envelope and the obstacles on it, with distances"),
     "make-bag": ("make_bag", "turn a dataset folder into a rosbag2 with ground truth"),
     "train": ("train", "train or fine-tune a network"),
     "bench": ("bench", "replay a bag through the model or the node: mIoU and latency report"),
