@@ -17,6 +17,13 @@ from rail_seg_ros.labels import CITYSCAPES_ID_TO_TRAIN_ID
 # DDS stays on this machine in every test that starts a participant (each module sets its own domain).
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ.setdefault("ROS_LOCALHOST_ONLY", "1")
+# RAIL_SEG_TEST_DOMAIN_OFFSET shifts every test's domain, so two checkouts can run their suites at once.
+DOMAIN_OFFSET = int(os.environ.get("RAIL_SEG_TEST_DOMAIN_OFFSET", "0"))
+
+
+def ros_domain(domain: int) -> int:
+    """The ROS domain a test uses: its own number plus the checkout's offset (domains go up to 232)."""
+    return domain + DOMAIN_OFFSET
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 FIXTURES = SHARED / "fixtures"

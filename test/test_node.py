@@ -21,6 +21,7 @@ import yaml
 
 rclpy = pytest.importorskip("rclpy")
 
+from conftest import ros_domain  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
 from lifecycle_msgs.msg import Transition  # noqa: E402
 from lifecycle_msgs.srv import ChangeState, GetState  # noqa: E402
@@ -62,7 +63,7 @@ from rail_seg_ros.errors import FrameError, RailSegError  # noqa: E402
 from rail_seg_ros.node import SegmentationNode  # noqa: E402
 from rail_seg_ros.pipeline import Segmenter  # noqa: E402
 
-DOMAIN_ID = 44
+DOMAIN_ID = ros_domain(44)
 LOOPBACK_ENV = {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "ROS_LOCALHOST_ONLY": "1",
                 "ROS_DOMAIN_ID": str(DOMAIN_ID)}
 REPO = Path(__file__).resolve().parent.parent

@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Tuple
 
 import pytest
-from conftest import random_frames
+from conftest import random_frames, ros_domain
 
 from rail_seg_ros import bag
 
@@ -14,7 +14,7 @@ from rail_seg_ros import bag
 def dds(monkeypatch):
     """Pick a ROS domain of the test's own; DDS on localhost only."""
     def use(domain: int) -> Dict[str, str]:
-        monkeypatch.setenv("ROS_DOMAIN_ID", str(domain))
+        monkeypatch.setenv("ROS_DOMAIN_ID", str(ros_domain(domain)))
         monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
         monkeypatch.setenv("ROS_LOCALHOST_ONLY", "1")
         return dict(os.environ)
