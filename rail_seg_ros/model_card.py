@@ -121,7 +121,7 @@ def _card_from_dict(data: Dict[str, Any], origin: str) -> ModelCard:
     values = dict(data)
     if "input_size" in values:
         size = values["input_size"]
-        values["input_size"] = parse_size(size) if isinstance(size, str) else tuple(int(v) for v in size)
+        values["input_size"] = parse_size(size, option=f"model card {origin}: input_size")
     for key in ("mean", "std"):
         if key in values:
             values[key] = tuple(float(v) for v in values[key])
