@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import RailSegError
-from ..model_card import share_dirs
+from ..resources import find_data
 from .model_args import add_backend_argument, add_cache_argument
 
 DEFAULT_MODEL = "rail_default"
@@ -21,10 +21,9 @@ def find_bag(name_or_path: str) -> Path:
     path = Path(name_or_path).expanduser()
     if path.exists():
         return path
-    for share in share_dirs():
-        shipped = share / "bags" / name_or_path
-        if shipped.exists():
-            return shipped
+    shipped = find_data("bags", name_or_path)
+    if shipped is not None:
+        return shipped
     raise RailSegError(f"bag {name_or_path}: not found here nor in the package's bags/ folder "
                        f"(regenerate it: see bags/README.md)")
 
