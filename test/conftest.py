@@ -4,6 +4,8 @@ and small random-weight model cards that run fast on a CPU."""
 import hashlib
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -109,6 +111,11 @@ def expected_confusion(card: Path, frames) -> Any:
         if gt is not None:
             cm.update(segmenter.process(image).labels, gt)
     return cm
+
+
+def rail_seg(*args: str) -> subprocess.CompletedProcess:
+    """``rail-seg ARGS`` in a fresh interpreter, as a user runs it (exit code, stdout, stderr)."""
+    return subprocess.run([sys.executable, "-m", "rail_seg_ros.cli", *args], capture_output=True, text=True)
 
 
 def run_cli(*args: Any) -> int:

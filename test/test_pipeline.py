@@ -6,7 +6,6 @@ import pytest
 from conftest import shared_path, write_small_card
 
 from rail_seg_ros.backends import create_backend, resolve_backend_name
-from rail_seg_ros.cli import main
 from rail_seg_ros.contract import PIPELINE_STAGES
 from rail_seg_ros.errors import RailSegError
 from rail_seg_ros.model_card import load_card
@@ -145,33 +144,6 @@ def test_int8_agrees_with_fp32_on_the_reference_input(reference_input, cache_dir
     fp32 = Segmenter(card, create_backend(card, "onnxruntime", "fp32", cache_dir=cache_dir)).process(reference_input)
     int8 = Segmenter(card, create_backend(card, "onnxruntime", "int8", cache_dir=cache_dir)).process(reference_input)
     assert (fp32.labels == int8.labels).mean() >= 0.97
-
-
-def test_export_cli_checks_against_torch(tmp_path, small_card, capsys):
-    out = tmp_path / "model.onnx"
-    assert main(["export", "--model", str(small_card), "--format", "onnx", "--calib-frames", "1",
-                 "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
-    assert out.is_file() and "largest logit difference" in printed and "labels equal on 100.00 %" in printed
-
-
-def test_export_int8_cli(tmp_path, small_card, capsys):
-    out = tmp_path / "int8.onnx"
-    assert main(["export", "--model", str(small_card), "--precision", "int8", "--calib-frames", "2",
-                 "--out", str(out)]) == 0
-    import onnx
-
-    assert any(n.op_type == "QuantizeLinear" for n in onnx.load(str(out)).graph.node)
-
-
-def test_engine_export_without_tensorrt_is_a_clear_error(tmp_path, small_card):
-    from rail_seg_ros.backends.tensorrt_backend import tensorrt_available
-
-    if tensorrt_available():
-        pytest.skip("TensorRT is available here")
-    assert main(["export", "--model", str(small_card), "--format", "engine", "--calib-frames", "1",
-                 "--out", str(tmp_path / "x.engine")]) == 2
-    assert not (tmp_path / "x.engine").exists()
 
 
 def test_tensorrt_backend_agrees_with_torch(small_card, cache_dir, frame):
