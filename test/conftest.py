@@ -52,6 +52,14 @@ def cache_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("engine-cache")
 
 
+@pytest.fixture(scope="module")
+def frame() -> np.ndarray:
+    """A smooth 1080x1920 RGB camera-sized frame (the pipeline and export tests)."""
+    rng = np.random.default_rng(3)
+    small = rng.integers(0, 256, (9, 16, 3), dtype=np.uint8)
+    return cv2.resize(small, (1920, 1080), interpolation=cv2.INTER_CUBIC)
+
+
 # ---- the bench's frames, reports and CLI ----------------------------------------------------------------
 
 BENCH_SIZE = (128, 256)  # height, width of the bench tests' frames: the small card's input size
