@@ -24,6 +24,7 @@ class LayoutBase:
         self.spacing = uniform(rng, cfg.track_spacing)
         self.tl = self._track_look()
         self.style = ""
+        self.objects: Dict[int, int] = {}    # people, vehicles and trains, for ground truth: id -> class id
 
     # -- helpers
     def _track_look(self) -> Dict[str, Any]:
@@ -93,6 +94,11 @@ class LayoutBase:
         """Just outside the railway on ``side`` (signals, signs, masts)."""
         extent = max([abs(t.offset) for t in self.tracks if t.offset * side > 0] + [0.0])
         return side * (extent + self.cfg.gauge / 2 + float(r.uniform(1.6, 2.4)))
+
+    def new_object(self, cls: int) -> int:
+        """An id for one person, vehicle or train (its props carry it as ``object_id``); draws nothing random."""
+        self.objects[len(self.objects) + 1] = cls
+        return len(self.objects)
 
     def add(self, kind: str, lat: float, d: float, span: Optional[Tuple[float, float]] = None,
             length: float = 0.0, base: Optional[float] = None, **data: Any) -> None:

@@ -5,8 +5,8 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 
 from .build_base import LayoutBase
-from .config import CAR, ON_RAILS, TRUCK
-from .palette import pick, pick_colour
+from .config import CAR, HUMAN, ON_RAILS, TRUCK
+from .palette import pick, pick_colour, uniform
 from .world import Track
 
 
@@ -18,13 +18,14 @@ class ObjectLayout(LayoutBase):
         truck = r.random() < self.cfg.truck_share
         length = float(r.uniform(8.0, 14.0)) if truck else float(r.uniform(3.9, 4.8))
         centre = side * (edge + length / 2)
-        self.add("vehicle_side", centre, d, (centre - length / 2, centre + length / 2), cls=TRUCK if truck else CAR,
-                 vlength=length, flip=-side, colour=pick_colour(r, "vehicle"), box=pick_colour(r, "truck_box"))
+        cls = TRUCK if truck else CAR
+        self.add("vehicle_side", centre, d, (centre - length / 2, centre + length / 2), cls=cls,
+                 object_id=self.new_object(cls), vlength=length, flip=-side, colour=pick_colour(r, "vehicle"), box=pick_colour(r, "truck_box"))
         return length + float(r.uniform(1.0, 4.0))
 
     def add_human(self, r: np.random.Generator, lat: float, d: float, base: Optional[float] = None) -> None:
         top = pick_colour(r, "clothes", 10)
-        self.add("human", lat, d, (lat - 0.3, lat + 0.3), base=base, height=float(r.uniform(1.55, 1.9)),
+        self.add("human", lat, d, (lat - 0.3, lat + 0.3), base=base, object_id=self.new_object(HUMAN), height=float(r.uniform(1.55, 1.9)),
                  stride=float(r.uniform(0.0, 0.18)), top=top, legs=pick_colour(r, "trousers", 10),
                  skin=pick_colour(r, "skin", 8), hair=pick(r, ((30, 24, 20), (90, 60, 30), (160, 150, 140), top)))
 
@@ -52,7 +53,8 @@ class ObjectLayout(LayoutBase):
         colour = pick_colour(r, "truck_box" if freight else "train", 10)
         stripe = pick_colour(r, "train", 10) if r.random() < 0.6 and not freight else None
         y1 = 3.6 if tram_style else float(r.uniform(3.8, 4.2))
-        common = dict(cls=ON_RAILS, colour=colour, y0=0.45 if tram_style else 0.9, y1=y1, stripe=stripe)
+        common = dict(cls=ON_RAILS, colour=colour, y0=0.45 if tram_style else 0.9, y1=y1, stripe=stripe,
+                      object_id=self.new_object(ON_RAILS))
         self.add_wall(face, d0, d0 + length, seg=5.0, pattern="train", car_length=float(r.uniform(14.0, 26.0)),
                       origin=d0, windows=not freight, **common)
         self.add("front", track.offset, d0, (track.offset - half, track.offset + half), u0=-half, u1=half,
@@ -62,14 +64,30 @@ class ObjectLayout(LayoutBase):
         rng = self.rng
         half = 1.3 if tram_style else 1.45
         self.add("front", 0.0, float(rng.uniform(40.0, 180.0)), (-half, half), cls=ON_RAILS,
-                 colour=pick_colour(rng, "train", 10), u0=-half, u1=half, y0=0.45 if tram_style else 0.9, y1=3.9,
+                 object_id=self.new_object(ON_RAILS), colour=pick_colour(rng, "train", 10), u0=-half, u1=half, y0=0.45 if tram_style else 0.9, y1=3.9,
                  stripe=None, headlights=False)
 
     def add_lane_traffic(self, lat: float, oncoming: bool) -> None:
         for d, r in self.along(self.cfg.cars_per_100m * 0.5, near=(8.0, 50.0), p_near=0.5):
-            truck = r.random() < self.cfg.truck_share
-            width = 2.5 if truck else float(r.uniform(1.7, 1.9))
-            colour, box = pick_colour(r, "vehicle"), pick_colour(r, "truck_box")
-            if self.free(d, d):
-                self.add("vehicle_end", lat, d, (lat - width / 2, lat + width / 2), cls=TRUCK if truck else CAR,
-                         colour=colour, box=box, width=width, oncoming=oncoming)
+            self.add_vehicle_end(r, lat, d, oncoming, anywhere=False)
+
+    def add_vehicle_end(self, r: np.random.Generator, lat: float, d: float, oncoming: bool, anywhere: bool) -> None:
+        """A car or truck seen from behind (or the front); not on a crossing or platform unless ``anywhere``."""
+        truck = r.random() < self.cfg.truck_share
+        width = 2.5 if truck else float(r.uniform(1.7, 1.9))
+        colour, box = pick_colour(r, "vehicle"), pick_colour(r, "truck_box")
+        if anywhere or self.free(d, d):
+            cls = TRUCK if truck else CAR
+            self.add("vehicle_end", lat, d, (lat - width / 2, lat + width / 2), cls=cls,
+                     object_id=self.new_object(cls), colour=colour, box=box, width=width, oncoming=oncoming)
+
+    def add_track_obstacle(self) -> None:
+        """Maybe a person or a road vehicle standing on the ego track ahead (``SceneConfig.p_track_obstacle``)."""
+        r = self.stream()
+        if r.random() >= self.cfg.p_track_obstacle:
+            return
+        d = uniform(r, self.cfg.track_obstacle_range)
+        if r.random() < 0.6:
+            self.add_human(r, float(r.uniform(-1.2, 1.2)), d)
+        else:
+            self.add_vehicle_end(r, float(r.uniform(-0.6, 0.6)), d, oncoming=r.random() < 0.5, anywhere=True)

@@ -26,6 +26,8 @@ class Builder(TrackLayout):
             self.street_tramway()
         else:
             self.mainline(street=self.style == "mainline+street")
+        if self.cfg.p_track_obstacle > 0:   # never drawn from rng otherwise: default scenes stay as they were
+            self.add_track_obstacle()
 
     def mainline(self, street: bool) -> None:
         rng, cfg = self.rng, self.cfg
@@ -129,4 +131,4 @@ def build_world(rng: np.random.Generator, cfg: SceneConfig, frames: int) -> Worl
     builder = Builder(rng, cfg, length=speed * frames + cfg.far)
     builder.build()
     return World(builder.style, camera, look, curve, builder.tracks, builder.strips, builder.platforms,
-                  builder.crossings, builder.props, builder.skyline(), builder.tl, speed)
+                  builder.crossings, builder.props, builder.skyline(), builder.tl, speed, builder.objects)

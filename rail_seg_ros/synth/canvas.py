@@ -15,16 +15,22 @@ _LIMIT = 1e7  # fixed-point vertex coordinates are clipped here so they never ov
 
 
 class Canvas:
-    """One frame being drawn: the image, the label map and a depth map (for haze) kept in step."""
+    """One frame being drawn: the image, the label map and a depth map (for haze) kept in step.
+
+    With ``instances`` (for ground truth), an int32 map also records which upright thing drew each
+    pixel last: ``instance`` is set by the drawing loop (0 for the ground layers).
+    """
 
     SHIFT = 4
 
-    def __init__(self, world: World, cam: SceneCamera, s: float, cfg: SceneConfig) -> None:
+    def __init__(self, world: World, cam: SceneCamera, s: float, cfg: SceneConfig, instances: bool = False) -> None:
         self.world, self.cam, self.s, self.cfg = world, cam, s, cfg
         h, w = cam.height, cam.width
         self.img = np.zeros((h, w, 3), np.uint8)
         self.lab = np.full((h, w), SKY, np.uint8)
         self.depth = np.zeros((h, w), np.float32)
+        self.instances: Optional[np.ndarray] = np.zeros((h, w), np.int32) if instances else None
+        self.instance = 0
         self.min_px = cfg.min_line_px * max(1.0, w / 512)   # never thinner than min_line_px
         self.min_object_px = cfg.min_object_px * w / 512
         self.z_ground = cam.f * cam.cam_height / (3.0 * max(h, w))
@@ -125,6 +131,8 @@ class Canvas:
         pts = self._fixed(polys)
         cv2.fillPoly(self.img, pts, (int(colour[0]), int(colour[1]), int(colour[2])), cv2.LINE_8, self.SHIFT)
         cv2.fillPoly(self.lab, pts, int(cls), cv2.LINE_8, self.SHIFT)
+        if self.instances is not None:
+            cv2.fillPoly(self.instances, pts, self.instance, cv2.LINE_8, self.SHIFT)
         if z is not None:
             cv2.fillPoly(self.depth, pts, float(z), cv2.LINE_8, self.SHIFT)
 

@@ -79,6 +79,8 @@ class SceneConfig:
     cars_per_100m: float = 5.0
     truck_share: float = 0.3
     p_near: float = 0.75                       # each kind of small object also gets one within ~60 m
+    p_track_obstacle: float = 0.0              # a person, car or truck on the ego track ahead (tests of the
+    track_obstacle_range: Range = (8.0, 120.0)  # track-ahead stage; never drawn at 0), this far ahead (m)
     # light and camera
     brightness: Range = (0.75, 1.2)
     contrast: Range = (0.75, 1.15)

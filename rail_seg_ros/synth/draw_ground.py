@@ -11,6 +11,10 @@ from .config import CONSTRUCTION, RAIL_EMBEDDED, RAIL_RAISED, RAIL_TRACK, RGB, R
 from .palette import rect, shade
 from .world import Strip, Track
 
+# height of the centre line of a rail's labelled body above the ground: raised on ballast, or set into a road
+RAISED_RAIL_Y = 0.1
+EMBEDDED_RAIL_Y = 0.0
+
 
 def draw_sky_and_ground(fr: Canvas) -> None:
     """Sky gradient above the horizon, terrain below it; ground depth for haze."""
@@ -139,7 +143,7 @@ def _draw_tram_joints(fr: Canvas, track: Track) -> None:
 def _draw_rails(fr: Canvas, track: Track) -> None:
     """Two rails: raised on ballast, embedded in a road or through a level crossing."""
     tl, g = fr.world.track_look, fr.world.track_look["gauge"]
-    pieces = _split_by_crossings(track.d_start, track.d_end, fr.world.crossings)
+    pieces = split_by_crossings(track.d_start, track.d_end, fr.world.crossings)
     for d0, d1, in_crossing in pieces:
         embedded = track.embedded or in_crossing
         cls = RAIL_EMBEDDED if embedded else RAIL_RAISED
@@ -147,12 +151,12 @@ def _draw_rails(fr: Canvas, track: Track) -> None:
         width = 0.12 if embedded else 0.16
         for side in (-1, 1):
             lat = _plus(track, side * g / 2)
-            fr.fill(fr.line(d0, d1, lat, 0.0 if embedded else 0.1, width), cls, body)
+            fr.fill(fr.line(d0, d1, lat, EMBEDDED_RAIL_Y if embedded else RAISED_RAIL_Y, width), cls, body)
             fr.paint(fr.line(d0, d1, _plus(track, side * (g / 2 - 0.02)), 0.02 if embedded else 0.17, 0.055,
                              fr.min_px * 0.4), head)
 
 
-def _split_by_crossings(d0: float, d1: float,
+def split_by_crossings(d0: float, d1: float,
                         crossings: Sequence[Tuple[float, float, RGB]]) -> List[Tuple[float, float, bool]]:
     pieces, start = [], d0
     for c0, c1, _ in sorted(crossings):

@@ -312,8 +312,10 @@ def _visible_props(fr: Canvas) -> List[Prop]:
     return out
 
 
-def draw_props(fr: Canvas) -> None:
-    """Upright things from far to near, by the distance of their nearest point to the camera."""
+def draw_props(fr: Canvas) -> List[Prop]:
+    """Upright things from far to near, by the distance of their nearest point to the camera.
+
+    Returns the props in view; prop ``i`` of them draws as instance ``i + 1`` (see ``Canvas.instances``)."""
     props = _visible_props(fr)
     order = []
     for i, p in enumerate(props):
@@ -323,4 +325,7 @@ def draw_props(fr: Canvas) -> None:
     order.sort()
     for _, i in order:
         p = props[i]
+        fr.instance = i + 1
         _DRAWERS[p.kind](fr, p)
+    fr.instance = 0
+    return props

@@ -117,6 +117,7 @@ class World:
     skyline: Tuple[np.ndarray, np.ndarray, int, RGB]  # angles, heights (as angles), class, colour
     track_look: Dict[str, Any]
     speed: float
+    objects: Dict[int, int] = field(default_factory=dict)    # object id (props' data["object_id"]) -> class id
     prop_range: np.ndarray = field(init=False, repr=False)   # (start, end) along the line of every prop
 
     def __post_init__(self) -> None:

@@ -73,8 +73,9 @@ def test_cli_bag_output_goes_through_the_bag_hook(tmp_path: Path, fake_bag: List
     call = fake_bag[-1]
     assert call["path"] == tmp_path / "a.mcap" and call["storage"] == "mcap" and call["fps"] == 5.0
     assert call["total"] == 3 and len(call["frames"]) == 3
-    image, labels = call["frames"][0]
+    image, labels, truth = call["frames"][0]
     assert image.shape == (48, 96, 3) and labels.shape == (48, 96)
+    assert truth["ego_track"] is not None and truth["camera"]["width"] == 96
     synth_cmd.run(_args("--n", "1", "--size", "48x96", "--bag", "--no-labels", "--out", str(tmp_path / "b"),
                         "--no-progress"))
     assert fake_bag[-1]["storage"] == "sqlite3" and fake_bag[-1]["frames"][0][1] is None

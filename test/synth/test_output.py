@@ -37,7 +37,9 @@ def test_write_dataset_layout(tmp_path: Path) -> None:
 def test_write_dataset_replaces_only_its_own_folders(tmp_path: Path) -> None:
     out = synth.write_dataset(tmp_path / "syn", 1, H, W, seed=0, progress=False)
     synth.write_dataset(out, 2, H, W, seed=0, sequence=True, progress=False)
-    assert len(list((out / "uint8" / "rs19_val").iterdir())) == 2
+    # the earlier frame's files are gone: two frames, each a label map, a track truth and a camera
+    assert len(list((out / "uint8" / "rs19_val").iterdir())) == 2 * 3
+    assert _stems(out / "uint8" / "rs19_val", ".png") == ["syn00000", "syn00001"]
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
     with pytest.raises(RailSegError, match="not an earlier synthetic dataset"):
