@@ -14,8 +14,9 @@ where each person, vehicle and train stands, and the exact camera.
 
 * **Rails**: the centre lines of the ego track's labelled rail bodies, projected with the renderer's own
   camera, from the bottom of the image to the farthest point where the label map shows either of them
-  (a train ahead ends the track; a person on it does not). ``polygon`` is the ego-path region, left rail
-  out and right rail back, as the stage gives it.
+  (a train or a car close ahead ends the track; a person on it does not). ``polygon`` is the ego-path region, left rail
+  out and right rail back, as the stage gives it. An occlusion that hides the rails from ``a`` to more
+  than ``MAX_GAP_RATIO * a`` metres ends the track at ``a``.
 * **Envelope**: the ground band ``half_width_m`` either side of the centre line, as far as the rails.
 * **Obstacles**: every person, car, truck and train with visible pixels; ``pixels`` and ``bbox`` (u1, v1
   exclusive) count that object's own pixels in the label map, ``distance_m`` is the along-track distance
@@ -52,6 +53,7 @@ CAMERA_SUFFIX = ".camera_info.yaml"
 MIN_OBSTACLE_PIXELS = TrackConfig().min_obstacle_pixels   # smaller obstacles do not make the track unclear
 SAMPLES = 3000          # distances sampled along the ego track (under a pixel apart near the camera)
 NEAREST_M = 1.0         # ... from here (below the image bottom for every camera the scenes use)
+MAX_GAP_RATIO = 3.0     # a hidden stretch longer than this (far end / near end) ends the ego track
 SIMPLIFY_PX = 0.2       # polylines keep the points that bend them by more than this
 PATH_STEP_M = 0.25      # the true centre line on the ground, for distances along it
 NDIGITS = 2
@@ -157,9 +159,16 @@ def centre_path(scene: Scene) -> GroundPath:
 
 
 def _visible_end(scene: Scene, z: np.ndarray, rails: Tuple[np.ndarray, np.ndarray]) -> Optional[int]:
-    """Index into ``z`` of the farthest sample where the label map shows either ego rail, or None."""
+    """Index into ``z`` of where the ego track is last seen before a long occlusion (or at all), or None.
+
+    Either rail in the label map counts as seen. A stretch hidden from ``a`` to ``b`` metres ends the track
+    at ``a`` when ``b > MAX_GAP_RATIO * a`` (a car or a train close ahead); shorter ones (a person, a post
+    in front of the rails) are bridged, as a driver would."""
     seen = np.flatnonzero(_seen(scene.labels, rails[0]) | _seen(scene.labels, rails[1]))
-    return int(seen[-1]) if len(seen) else None
+    if not len(seen):
+        return None
+    gaps = np.flatnonzero(z[seen[1:]] > MAX_GAP_RATIO * z[seen[:-1]])
+    return int(seen[gaps[0]]) if len(gaps) else int(seen[-1])
 
 
 def _ego_track(scene: Scene, path: GroundPath, half_width_m: float) -> Tuple[Optional[Dict[str, Any]], List, float]:
