@@ -13,10 +13,10 @@ where each person, vehicle and train stands, and the exact camera.
      "camera": {"width", "height", "k", "d", "distortion_model", "height_m", "pitch_deg", "roll_deg"}}
 
 * **Rails**: the centre lines of the ego track's labelled rail bodies, projected with the renderer's own
-  camera, from the bottom of the image to the farthest point where the label map shows either of them
-  (a train or a car close ahead ends the track; a person on it does not). ``polygon`` is the ego-path region, left rail
-  out and right rail back, as the stage gives it. An occlusion that hides the rails from ``a`` to more
-  than ``MAX_GAP_RATIO * a`` metres ends the track at ``a``.
+  camera, from the bottom of the image to the farthest point where the label map shows either of them;
+  an occlusion that hides the rails from ``a`` to more than ``MAX_GAP_RATIO * a`` metres ends the track
+  at ``a`` (a truck or a train close ahead does; a person or a car on it does not). ``polygon`` is the
+  ego-path region, left rail out and right rail back, as the stage gives it.
 * **Envelope**: the ground band ``half_width_m`` either side of the centre line, as far as the rails.
 * **Obstacles**: every person, car, truck and train with visible pixels; ``pixels`` and ``bbox`` (u1, v1
   exclusive) count that object's own pixels in the label map, ``distance_m`` is the along-track distance
@@ -53,7 +53,8 @@ CAMERA_SUFFIX = ".camera_info.yaml"
 MIN_OBSTACLE_PIXELS = TrackConfig().min_obstacle_pixels   # smaller obstacles do not make the track unclear
 SAMPLES = 3000          # distances sampled along the ego track (under a pixel apart near the camera)
 NEAREST_M = 1.0         # ... from here (below the image bottom for every camera the scenes use)
-MAX_GAP_RATIO = 3.0     # a hidden stretch longer than this (far end / near end) ends the ego track
+# a hidden stretch longer than this (far end / near end) ends the ego track: the stage's own bridging rule
+MAX_GAP_RATIO = TrackConfig().max_gap_ratio
 SIMPLIFY_PX = 0.2       # polylines keep the points that bend them by more than this
 PATH_STEP_M = 0.25      # the true centre line on the ground, for distances along it
 NDIGITS = 2
@@ -162,8 +163,8 @@ def _visible_end(scene: Scene, z: np.ndarray, rails: Tuple[np.ndarray, np.ndarra
     """Index into ``z`` of where the ego track is last seen before a long occlusion (or at all), or None.
 
     Either rail in the label map counts as seen. A stretch hidden from ``a`` to ``b`` metres ends the track
-    at ``a`` when ``b > MAX_GAP_RATIO * a`` (a car or a train close ahead); shorter ones (a person, a post
-    in front of the rails) are bridged, as a driver would."""
+    at ``a`` when ``b > MAX_GAP_RATIO * a`` (a truck or a train close ahead); shorter ones (a person, a car,
+    a post in front of the rails) are bridged, as a driver would."""
     seen = np.flatnonzero(_seen(scene.labels, rails[0]) | _seen(scene.labels, rails[1]))
     if not len(seen):
         return None
