@@ -21,7 +21,7 @@ from .envelope import Envelope, GroundPath, along_track
 
 SHIFT = 4          # sub-pixel bits for cv2.fillPoly
 NEAREST = 8        # contact points per region measured along the track (the nearest by ground range)
-MAX_HEIGHT_M = 7.0  # nothing that stands on the track is taller above its contact point (trains: about 4.5 m)
+MAX_HEIGHT_M = 10.0  # nothing that stands on the track is taller above its contact point (trains: about 4.5 m)
 
 
 @dataclass(frozen=True)

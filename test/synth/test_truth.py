@@ -103,6 +103,18 @@ def test_obstacle_on_the_track_is_reported_with_its_distance_and_one_beside_it_i
     assert checked >= 5 and beside_checked >= 3
 
 
+def test_the_track_is_followed_past_a_car_on_it() -> None:
+    # a car 10 m ahead on a curving street track hides the rails from 10 to about 27 m
+    config = synth.SceneConfig(p_track_obstacle=1.0, track_obstacle_range=(8.0, 40.0))
+    scene = synth.make_scene(H, W, 1075, config)
+    truth = synth.track_truth(scene)
+    car = [o for o in truth["obstacles"] if o["in_envelope"]]
+    assert [o["class"] for o in car] == ["car"] and car[0]["distance_m"] < 12.0
+    assert truth["ego_track"]["length_m"] > 100.0   # the truth goes on beyond it ...
+    found = _stage(scene, truth)["ego_track"]        # ... and so does the stage
+    assert ego_path_iou(found["polygon"], truth["ego_track"]["polygon"], (H, W)) >= 0.9
+
+
 def test_dataset_folder_holds_truth_and_camera_info(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = synth.write_dataset(tmp_path / "syn", 2, H, W, seed=9, progress=False)
     labels = out / "uint8" / "rs19_val" / "syn00001.png"
