@@ -21,6 +21,7 @@ from .envelope import Envelope, GroundPath, along_track
 
 SHIFT = 4          # sub-pixel bits for cv2.fillPoly
 NEAREST = 8        # contact points per region measured along the track (the nearest by ground range)
+MAX_HEIGHT_M = 10.0  # nothing that stands on the track is taller above its contact point (trains: about 4.5 m)
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,21 @@ def _contacts(labels: np.ndarray, lut: np.ndarray, mask: np.ndarray, box: Tuple[
     return np.column_stack([vs[edge], us[edge]])
 
 
+def _standing_heights(camera: GroundCamera, components: np.ndarray, cid: int, contacts: np.ndarray,
+                      ground: np.ndarray) -> np.ndarray:
+    """For K contact pixels (u, v) of region ``cid`` on the ground at ``ground`` (K x 2): how tall the region
+    stands above each, in metres (its top pixel in that column, at the contact's distance)."""
+    us, vs = contacts[:, 0].astype(np.int64), contacts[:, 1].astype(np.int64)
+    column = components[:, us] == cid                   # H x K
+    top = np.argmax(column, axis=0).astype(np.float64)
+    rays = camera.rays(np.column_stack([us, top]).astype(np.float64))   # pixels as the contacts give them
+    reach = np.hypot(ground[:, 0], ground[:, 1])
+    along = np.maximum(np.hypot(rays[:, 0], rays[:, 1]), 1e-9)
+    heights = camera.height_m + rays[:, 2] * reach / along
+    heights[top > vs] = 0.0                             # cannot happen (the contact is in the region)
+    return heights
+
+
 def find_obstacles(labels: np.ndarray, camera: GroundCamera, path: GroundPath, envelope: Envelope,
                    classes: FrozenSet[int], min_pixels: int) -> List[Obstacle]:
     """Obstacles in an H x W RailSem19 label map, nearest first."""
@@ -91,6 +107,12 @@ def find_obstacles(labels: np.ndarray, camera: GroundCamera, path: GroundPath, e
             if not ok.any():
                 continue
             mine, ground = mine[ok], ground[ok]
+            # a "contact" under which the region is far taller than anything standing there is the lower
+            # edge of something nearer that hides the footprint (a train beside the track, in a curve)
+            standing = _standing_heights(camera, components, cid, mine, ground) <= MAX_HEIGHT_M
+            if not standing.any():
+                continue
+            mine, ground = mine[standing], ground[standing]
             order = np.argsort(np.hypot(*ground.T))[:NEAREST]
             s, lateral = along_track(path, ground[order])
             k = int(np.argmin(s))

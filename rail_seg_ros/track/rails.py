@@ -16,7 +16,9 @@ pixels the gauge spans there.
   Where neither is seen, the track-class region (``rail-track``/``tram-track`` with the rails)
   around the predicted centre stands in, and without that the prediction coasts on (past a person
   or a car on the track) until the rails are found again - both of them, a gauge apart - or the
-  ground distance has grown ``max_gap_ratio`` times since the last sighting. The track ends at the
+  ground distance has grown ``max_gap_ratio`` times since the last sighting. Across a gap the track is
+  continued on the ground (the centre line where both rails were seen, as a line or a parabola Y(X)),
+  not in the image, where a fit of the last rows drifts off over a long occlusion. The track ends at the
   last row where it was seen.
 * **Switches**: where a rail's window holds several stretches, or one wide stretch where two rails
   meet, the position nearest the prediction is taken: the branch that continues the path's recent
@@ -43,6 +45,8 @@ RATIO_LO, RATIO_HI = 0.75, 1.33   # a matched pair's width, as a fraction of the
 HISTORY = 12             # rows in the fit that predicts the next row
 QUADRATIC_SPAN = 24      # ... a parabola once they span this many image rows, a line before
 COAST_ROWS = 3           # rows read without a match after which only both rails pick the track up again
+GROUND_FIT_ROWS = 6      # rows with both rails seen, for continuing the track on the ground across a gap
+GROUND_CURVE_SPAN_M = 8.0   # ... as a parabola when they span this much ground, a straight line before
 
 RAIL, ONE_RAIL, BODY, COAST = 0, 1, 2, 3   # what a row of the path rests on
 
@@ -141,9 +145,10 @@ def _position(s: int, e: int, predicted: float, half_width: float) -> float:
 class _Follower:
     """State of the search while it climbs the image."""
 
-    def __init__(self, grid: RowGrid, start: int, left: float, right: float, slopes: Tuple[float, float],
-                 half_width: float, width: int, cfg: TrackConfig) -> None:
-        self.grid, self.cfg, self.width = grid, cfg, width
+    def __init__(self, grid: RowGrid, camera: GroundCamera, start: int, left: float, right: float,
+                 slopes: Tuple[float, float], half_width: float, cfg: TrackConfig) -> None:
+        self.grid, self.cfg, self.width, self.camera = grid, cfg, camera.width, camera
+        self._ground_fit: Optional[Tuple[np.ndarray, float]] = None   # the track on the ground, for a gap
         self.ratio = (right - left) / grid.gauge_px[start]
         self.half_width = half_width / grid.gauge_px[start]   # a rail's half width, in gauges
         self.history: Deque[Tuple[float, float, float]] = deque([(float(grid.rows[start]), left, right)],
@@ -180,6 +185,41 @@ class _Follower:
             return float(u[0]), float(u[1])
         return sums[0][0] / n + sums[0][1] / s2 * x, sums[1][0] / n + sums[1][1] / s2 * x
 
+    def _fit_ground(self) -> Optional[Tuple[np.ndarray, float]]:
+        """The centre line seen with both rails, on the ground: Y(X) as a line, or a parabola where the rows
+        span enough ground to show the curve; and half the gauge as measured (None with too few rows)."""
+        rows = np.array([(v, (left + right) / 2) for v, left, right, kind in self.out if kind == RAIL])
+        if len(rows) < GROUND_FIT_ROWS:
+            return None
+        ground = self.camera.to_ground(rows[:, ::-1])
+        ground = ground[np.isfinite(ground).all(axis=1) & (ground[:, 0] > 0)]
+        if len(ground) < GROUND_FIT_ROWS:
+            return None
+        span = float(np.ptp(ground[:, 0]))
+        degree = 2 if span >= GROUND_CURVE_SPAN_M else 1
+        return np.polyfit(ground[:, 0], ground[:, 1], degree), self.cfg.gauge_m / 2 * self.ratio
+
+    def predict_on_ground(self, v: float, centre_u: float) -> Optional[Tuple[float, float]]:
+        """Both rails' columns at row ``v`` with the track continued on the ground from the rows where both
+        rails were seen (over a long gap an image-space fit drifts off; the ground keeps the track's shape)."""
+        if self._ground_fit is None:
+            self._ground_fit = self._fit_ground() or (np.zeros(0), 0.0)
+        coef, half = self._ground_fit
+        if not len(coef):
+            return None
+        u = centre_u
+        for _ in range(2):   # the ground point of the row at the track's column, then the track there
+            x = self.camera.to_ground(np.array([[u, v]]))[0, 0]
+            if not np.isfinite(x) or x <= 0:
+                return None
+            y, slope = np.polyval(coef, x), np.polyval(np.polyder(coef), x)
+            u = float(self.camera.project_ground(np.array([[x, y]]))[0, 0])
+        normal = np.array([-slope, 1.0]) / np.hypot(slope, 1.0)   # to the left of the direction of travel
+        edges = self.camera.project_ground(np.array([[x, y]]) + np.array([normal * half, -normal * half]))
+        if not np.isfinite(edges).all():
+            return None
+        return float(edges[0, 0]), float(edges[1, 0])
+
     def window(self, i: int, gauge: float) -> float:
         coast_rows = self.grid.rows[self.last_seen] - self.grid.rows[i]
         return min(WINDOW * gauge + 0.05 * coast_rows, WINDOW_MAX * gauge) + 1.0
@@ -189,6 +229,8 @@ class _Follower:
         grid, v = self.grid, float(self.grid.rows[i])
         gauge = grid.gauge_px[i] * self.ratio
         pl, pr = self.predict(v)
+        if i - self.last_seen > 1:   # in a gap: continue the track on the ground, not its image
+            pl, pr = self.predict_on_ground(v, (pl + pr) / 2) or (pl, pr)
         coasting = i - self.last_seen > COAST_ROWS
         found = self._match_rails(rails, pl, pr, gauge, self.window(i, gauge), coasting)
         kind = found[2] if found else -1
@@ -205,6 +247,7 @@ class _Follower:
             self.ratio = 0.9 * self.ratio + 0.1 * (right - left) / grid.gauge_px[i]
         self.history.append((v, left, right))
         self.last_seen = i
+        self._ground_fit = None
         self.out.append((v, left, right, kind))
         return True
 
@@ -294,8 +337,8 @@ def _follow(grid: RowGrid, camera: GroundCamera, rails: _RowRuns, body: _RowRuns
             pairs: bool) -> Optional[RailPath]:
     tries = 0
     for start, left, right, hw in _start_candidates(grid, rails if pairs else body, pairs):
-        follower = _Follower(grid, start, left, right, _initial_slopes(camera, grid.rows[start], left, right), hw,
-                             camera.width, cfg)
+        follower = _Follower(grid, camera, start, left, right, _initial_slopes(camera, grid.rows[start], left, right),
+                             hw, cfg)
         for i in range(start + 1, len(grid.rows)):
             if not follower.step(i, rails[i], body[i]):
                 break

@@ -1,0 +1,29 @@
+"""Obstacles: a region's contact points are where it stands only where it is no taller than a thing on the track."""
+
+import numpy as np
+import pytest
+
+from rail_seg_ros.track import TrackAhead
+from rail_seg_ros.track.obstacles import MAX_HEIGHT_M, _standing_heights
+
+from .conftest import Scene, curve
+
+
+def test_standing_height_of_a_box_is_its_height(cam):
+    scene = Scene(cam).track(curve(None)).box("on-rails", 50.0, 0.0, 3.0, 4.0)
+    result = TrackAhead().run(scene.labels(), cam)
+    train = result.obstacles[0]
+    labels = scene.labels()
+    components = (labels == train.class_id).astype(np.int32)
+    contact = np.array([train.contact])
+    heights = _standing_heights(cam, components, 1, contact, cam.to_ground(contact))
+    assert heights[0] == pytest.approx(4.0, rel=0.05)
+
+
+def test_a_region_far_taller_than_anything_on_the_track_is_no_obstacle(cam):
+    # what hides the footprint farther on (a train beside the track in a curve) has its lower edge there
+    scene = Scene(cam).track(curve(None)).box("on-rails", 60.0, 0.0, 3.0, 3 * MAX_HEIGHT_M).box("human", 40.0, 0.5)
+    result = TrackAhead().run(scene.labels(), cam)
+    assert [o.class_name for o in result.obstacles] == ["human"]
+    scene = Scene(cam).track(curve(None)).box("on-rails", 60.0, 0.0, 3.0, 0.5 * MAX_HEIGHT_M)
+    assert [o.class_name for o in TrackAhead().run(scene.labels(), cam).obstacles] == ["on-rails"]
