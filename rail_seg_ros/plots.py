@@ -45,8 +45,8 @@ def write_plots(
         written.append(_save(_confusion_plot(confusion, label_set), folder / "confusion_matrix.png"))
     if track and track.get("per_frame_iou"):
         written.append(_save(_track_iou(track), folder / "track_ego_path_iou.png"))
-    if track and track.get("distances"):
-        written.append(_save(_track_distances(track["distances"]), folder / "track_distances.png"))
+    if track and (track.get("distances") or track.get("distances_gt")):
+        written.append(_save(_track_distances(track), folder / "track_distances.png"))
     return written, ""
 
 
@@ -205,16 +205,21 @@ def _track_iou(track: Mapping[str, Any]) -> Any:
     return fig
 
 
-def _track_distances(pairs: List[Any]) -> Any:
-    """Estimated against true distance of every matched obstacle, with the 5 % band."""
-    data = np.asarray([(float(p[0]), float(p[1])) for p in pairs], dtype=np.float64)
+def _track_distances(track: Mapping[str, Any]) -> Any:
+    """Estimated against true distance of every matched obstacle (model and ground-truth labels), 5 % band."""
+    sides = [(np.asarray([(float(p[0]), float(p[1])) for p in track.get(key) or []], dtype=np.float64).reshape(-1, 2),
+              label, colour, marker) for key, label, colour, marker in
+             (("distances", "model labels", "#d62728", "o"), ("distances_gt", "ground-truth labels", "#2ca02c", "x"))]
     fig = _new_figure(5.2, 4.6)
     ax = fig.add_subplot(1, 1, 1)
-    top = max(float(data.max()) * 1.08, 1.0)
+    top = max([float(d.max()) * 1.08 for d, *_ in sides if d.size] + [1.0])
     line = np.array([0.0, top])
     ax.fill_between(line, line * 0.95, line * 1.05, color="#cccccc", alpha=0.5, label="within 5 %")
     ax.plot(line, line, color="#888888", linewidth=1)
-    ax.scatter(data[:, 1], data[:, 0], s=14, color="#d62728", zorder=3, label=f"{len(data)} obstacles")
+    for data, label, colour, marker in sides:
+        if data.size:
+            ax.scatter(data[:, 1], data[:, 0], s=16, color=colour, marker=marker, zorder=3,
+                       label=f"{label}: {len(data)} obstacles")
     ax.set_xlim(0, top)
     ax.set_ylim(0, top)
     ax.set_xlabel("true distance (m)")

@@ -137,6 +137,7 @@ class TrackScorer:
             "per_frame_iou": [f["ego_path_iou"] for f in model],
             "per_frame_iou_gt": [f["ego_path_iou"] for f in from_gt],
             "distances": [list(d) for f in model for d in f["distances"]],
+            "distances_gt": [list(d) for f in from_gt for d in f["distances"]],
             "definition": TRACK_DEFINITION,
         }
 
