@@ -40,7 +40,6 @@ from .messages import (
     to_rosbags,
 )
 from .reader import BagReader, open_bag
-from .track_truth import STRING_TYPE, TRACK_TRUTH_TOPIC, parse_track_truth, read_track_truth, track_truth_messages
 from .writer import BAG_VERSION, STORAGES, OutputRecorder, RecorderThread, write_frames_bag
 
 __all__ = [
@@ -55,8 +54,6 @@ __all__ = [
     "RELIABLE_QOS",
     "SENSOR_DATA_QOS",
     "STORAGES",
-    "STRING_TYPE",
-    "TRACK_TRUTH_TOPIC",
     "BagFrame",
     "BagInfo",
     "BagReader",
@@ -74,13 +71,10 @@ __all__ = [
     "make_compressed_msg",
     "make_image_msg",
     "open_bag",
-    "parse_track_truth",
     "read_frames",
     "read_image_messages",
-    "read_track_truth",
     "ros_image_to_rosbags",
     "stamp_to_ns",
     "to_rosbags",
-    "track_truth_messages",
     "write_frames_bag",
 ]
