@@ -1,5 +1,6 @@
 """Camera frames from a bag: images decoded to RGB, paired by header stamp with their ground truth."""
 
+import json
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,15 @@ from rail_seg_ros import image_codec
 from rail_seg_ros.errors import RailSegError
 from rail_seg_ros.fileio import PathLike
 
-from .messages import COMPRESSED_TYPE, GT_TOPIC, IMAGE_TOPIC, IMAGE_TYPE, header_stamp_ns
+from .messages import (
+    COMPRESSED_TYPE,
+    GT_TOPIC,
+    IMAGE_TOPIC,
+    IMAGE_TYPE,
+    STRING_TYPE,
+    TRACK_TRUTH_TOPIC,
+    header_stamp_ns,
+)
 from .reader import BagReader, open_bag
 
 # How far (log time) an image waits for its ground truth before it is handed out without one.
@@ -157,3 +166,21 @@ def read_image_messages(
         check_image_topic(bag, topic)
         for _, _, _, msg in bag.read([topic]):
             yield header_stamp_ns(msg), msg
+
+
+def read_track_truth(path: PathLike, topic: str = TRACK_TRUTH_TOPIC,
+                     typestore: Optional[str] = None) -> Dict[int, Dict[str, Any]]:
+    """The track-ahead ground truth of a synthetic bag by the header stamp (ns) of its frame; {} without it."""
+    with open_bag(path, typestore=typestore) as bag:
+        if topic not in bag.topics:
+            return {}
+        if bag.topics[topic] != STRING_TYPE:
+            raise RailSegError(f"bag {bag.path}: topic {topic} has type {bag.topics[topic]}, expected {STRING_TYPE}")
+        out: Dict[int, Dict[str, Any]] = {}
+        for _, _, log_time, msg in bag.read([topic]):
+            try:
+                truth = json.loads(msg.data)
+            except ValueError as exc:
+                raise RailSegError(f"bag {bag.path}: a message on {topic} is not JSON ({exc})") from None
+            out[int(truth.pop("stamp_ns", log_time))] = truth
+        return out

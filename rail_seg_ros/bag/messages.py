@@ -5,8 +5,9 @@ or dicts of fields into them.
 """
 
 import functools
+import json
 import math
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
 import numpy as np
 from rosbags.interfaces import Nodetype, Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
@@ -18,10 +19,13 @@ from rail_seg_ros.errors import RailSegError
 IMAGE_TOPIC = "/camera/image_raw"
 GT_TOPIC = "/camera/labels_gt"
 INFO_TOPIC = "/camera/camera_info"
+# synthetic bags: the track-ahead ground truth of each frame, JSON text (rail_seg_ros.synth.track_truth)
+TRACK_TRUTH_TOPIC = "/track_truth"
 
 IMAGE_TYPE = "sensor_msgs/msg/Image"
 COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"
 INFO_TYPE = "sensor_msgs/msg/CameraInfo"
+STRING_TYPE = "std_msgs/msg/String"
 
 DEFAULT_FALLBACK_TYPESTORE = "ros2_humble"
 
@@ -120,6 +124,12 @@ def make_camera_info_msg(
         binning_y=0,
         roi=roi_cls(x_offset=0, y_offset=0, height=0, width=0, do_rectify=False),
     )
+
+
+def make_track_truth_msg(typestore: Any, truth: Dict[str, Any], stamp_ns: int) -> Any:
+    """A std_msgs/String holding ``truth`` as JSON; String has no header, so the frame's header stamp is
+    in the JSON as ``stamp_ns`` (and the writer logs it at that time)."""
+    return typestore.types[STRING_TYPE](data=json.dumps(dict(truth, stamp_ns=int(stamp_ns))))
 
 
 def info_topic_for(image_topic: str) -> str:

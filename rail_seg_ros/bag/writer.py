@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Dict, Iterable, Iterator, Optional, Sequence, Tuple, Type, TypeVar
+from typing import Any, Dict, Iterable, Iterator, Optional, Sequence, Tuple, Type, TypeVar, Union
 
 import numpy as np
 from rosbags.interfaces import Qos
@@ -31,10 +31,13 @@ from .messages import (
     INFO_TYPE,
     RELIABLE_QOS,
     SENSOR_DATA_QOS,
+    STRING_TYPE,
+    TRACK_TRUTH_TOPIC,
     info_topic_for,
     make_camera_info_msg,
     make_compressed_msg,
     make_image_msg,
+    make_track_truth_msg,
     to_rosbags,
     write_typestore,
 )
@@ -83,6 +86,9 @@ def _bag_writer(path: Path, storage: str) -> Iterator[Writer]:
         _flatten_into(inner, tmp)
 
 
+WritableFrame = Union[Tuple[np.ndarray, Optional[np.ndarray]], Tuple[np.ndarray, Optional[np.ndarray], Optional[Dict]]]
+
+
 def _check_frame(index: int, image: np.ndarray, labels: Optional[np.ndarray]) -> None:
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         got = getattr(image, "shape", type(image).__name__)
@@ -116,6 +122,7 @@ class _FrameWriter:
                 offered_qos_profiles=[SENSOR_DATA_QOS],
             )
         self.gt_conn = None  # added with the first label map, so a bag without labels has no gt topic
+        self.truth_conn = None  # likewise with the first track truth
 
     def _put(self, connection: Any, stamp: int, msg: Any) -> None:
         self.writer.write(connection, stamp, self.typestore.serialize_cdr(msg, connection.msgtype))
@@ -139,10 +146,17 @@ class _FrameWriter:
                 )
             self._put(self.gt_conn, stamp, make_image_msg(ts, labels, "mono8", stamp, self.frame_id))
 
+    def write_truth(self, stamp: int, truth: Dict[str, Any]) -> None:
+        """The track-ahead ground truth of the frame stamped ``stamp``."""
+        if self.truth_conn is None:
+            self.truth_conn = self.writer.add_connection(TRACK_TRUTH_TOPIC, STRING_TYPE, typestore=self.typestore,
+                                                         offered_qos_profiles=[RELIABLE_QOS])
+        self._put(self.truth_conn, stamp, make_track_truth_msg(self.typestore, truth, stamp))
+
 
 def write_frames_bag(
     path: PathLike,
-    frames: Iterable[Tuple[np.ndarray, Optional[np.ndarray]]],
+    frames: Iterable[WritableFrame],
     fps: float = 10.0,
     storage: str = "sqlite3",
     compressed: bool = False,
@@ -155,11 +169,12 @@ def write_frames_bag(
     total: Optional[int] = None,
     start_time_ns: Optional[int] = None,
 ) -> Path:
-    """Write (RGB image, label map or None) frames as a rosbag2 bag at ``path``; return the path.
+    """Write (RGB image, label map or None[, track truth or None]) frames as a rosbag2 bag at ``path``.
 
     Images go on ``image_topic`` as sensor_msgs/Image in ``encoding`` (or CompressedImage jpeg),
     labels on ``gt_topic`` as mono8 Image with the same header stamp, camera_info (optional) beside
-    the image topic. Frames are 1/fps apart; log time equals header stamp. An existing bag at
+    the image topic, track truths (dicts, ``rail_seg_ros.synth.track_truth``) on ``TRACK_TRUTH_TOPIC``
+    as std_msgs/String JSON with the frame's stamp in it. Returns the path. Frames are 1/fps apart; log time equals header stamp. An existing bag at
     ``path`` is replaced, but only once the new one is complete.
     """
     path = Path(path)
@@ -170,9 +185,13 @@ def write_frames_bag(
     with _bag_writer(path, storage) as writer:
         out = _FrameWriter(writer, compressed, camera_info, encoding, image_topic, gt_topic, frame_id)
         with tqdm(frames, total=total, disable=not progress, unit="frame", desc=f"writing {path.name}") as bar:
-            for index, (image, labels) in enumerate(bar):
+            for index, frame in enumerate(bar):
+                image, labels = frame[0], frame[1]
                 _check_frame(index, image, labels)
-                out.write(start + round(index * 1e9 / fps), image, labels)
+                stamp = start + round(index * 1e9 / fps)
+                out.write(stamp, image, labels)
+                if len(frame) > 2 and frame[2] is not None:
+                    out.write_truth(stamp, frame[2])
                 written += 1
         if written == 0:
             raise RailSegError(f"bag {path}: no frames to write")

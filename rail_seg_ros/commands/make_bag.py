@@ -2,15 +2,17 @@
 
 import argparse
 from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
-from rail_seg_ros import bag, datasets, image_codec
+from rail_seg_ros import bag, datasets, image_codec, synth
 from rail_seg_ros.errors import RailSegError
 
 DESCRIPTION = """\
 Write the frames of a dataset folder into a rosbag2 bag (format version 9, as ROS 2 Kilted
 writes): images on the image topic (sensor_msgs/Image, or CompressedImage with --compressed,
 sensor-data QoS), label maps as mono8 Image on the ground-truth topic with the same header stamp,
-optionally a pinhole sensor_msgs/CameraInfo beside the image topic.
+optionally a pinhole sensor_msgs/CameraInfo beside the image topic. Where a label map has a
+<stem>.track.json beside it (rail-seg synth writes one), it goes on /track_truth as JSON text.
 
 Layouts:
   railsem19   ROOT/jpgs/<split>/*.jpg (or .png) + ROOT/uint8/<split>/<stem>.png   [split rs19_val]
@@ -57,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     pairs = datasets.iter_dataset(args.layout, args.root, split=args.split, limit=args.limit)
     bag.write_frames_bag(
         out,
-        datasets.iter_frames(pairs, args.layout),
+        _frames_with_truth(pairs, args.layout),
         fps=args.fps,
         storage=args.storage,
         compressed=args.compressed,
@@ -70,6 +72,12 @@ def run(args: argparse.Namespace) -> int:
     )
     _print_summary(out, args)
     return 0
+
+
+def _frames_with_truth(pairs: List[datasets.Pair], layout: str) -> Iterator[Tuple[Any, Any, Optional[Dict]]]:
+    """The dataset's frames, each with the track truth beside its label map where there is one."""
+    for (_, label_path), (image, labels) in zip(pairs, datasets.iter_frames(pairs, layout)):
+        yield image, labels, synth.load_track_truth(label_path) if label_path is not None else None
 
 
 def _print_summary(out: Path, args: argparse.Namespace) -> None:

@@ -15,9 +15,13 @@ RailSem19 labels, the data the default model is trained on.
 Folder output (RailSem19 layout, readable with --layout railsem19 elsewhere):
   OUT/jpgs/rs19_val/synNNNNN.jpg   images (jpeg quality 95)
   OUT/uint8/rs19_val/synNNNNN.png  label ids 0..18
+  OUT/uint8/rs19_val/synNNNNN.track.json        track-ahead ground truth: ego rails, envelope,
+                                                obstacles with distances, the exact camera
+  OUT/uint8/rs19_val/synNNNNN.camera_info.yaml  that camera, for rail-seg track-ahead --camera-info
   OUT/synth.json                   how they were made
 Bag output: when --out ends in .mcap, .db3 or .bag, or with --bag, the frames (and their labels as
-ground truth) are written as a rosbag2 bag instead; add --sequence for a bag that plays like video.
+ground truth, and the track-ahead ground truth as JSON on /track_truth) are written as a rosbag2 bag
+instead; add --sequence for a bag that plays like video.
 
 The same --seed, --size and --n give the same frames.
 """
@@ -90,9 +94,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from rail_seg_ros import bag  # only bag output needs the rosbag2 writer
 
-    frames = synth.iter_frames(args.n, height, width, args.seed, sequence=args.sequence)
+    frames = synth.iter_frames_with_truth(args.n, height, width, args.seed, sequence=args.sequence)
     if args.no_labels:
-        frames = ((image, None) for image, _ in frames)
+        frames = ((image, None, truth) for image, _, truth in frames)
     bag.write_frames_bag(out, frames, fps=args.fps, storage=storage, progress=not args.no_progress, total=args.n)
     print(f"wrote {args.n} frames ({height}x{width}, {kind}, seed {args.seed}) to {out} [{storage} bag]")
     return 0

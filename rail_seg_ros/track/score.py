@@ -106,7 +106,7 @@ def score_frame(result: Any, truth: Dict[str, Any], shape: Tuple[int, int], min_
     iou = ego_path_iou(p_ego["polygon"] if p_ego else None, t_ego["polygon"] if t_ego else None, shape)
     rail_px = rail_position_error(p_ego, t_ego) if p_ego and t_ego else None
     return {"ego_path_iou": iou, "rail_error_px": rail_px, "ego_found": p_ego is not None,
-            "ego_exists": t_ego is not None, **match_obstacles(pred.get("obstacles", []), truth.get("objects", []),
+            "ego_exists": t_ego is not None, **match_obstacles(pred.get("obstacles", []), truth.get("obstacles", []),
                                                                min_pixels)}
 
 
