@@ -1,5 +1,5 @@
 """Track ahead scored by the bench: the stage on each frame's labels, with the scene's own camera, against
-the bag's track truth (``/track_truth``, see :mod:`rail_seg_ros.bag.track_truth`).
+the bag's track truth (``/track_truth``, written by ``rail-seg synth``: :mod:`rail_seg_ros.synth.truth`).
 
 Offline and live alike, every frame with a truth record is run through ``TrackAhead`` (default
 configuration) twice where the bag has label ground truth: on the model's labels (what the node would
@@ -12,17 +12,16 @@ once. Where the bag has no truth, the report says so instead.
 import json
 import threading
 import time
-from types import SimpleNamespace
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
-from ..bag.track_truth import TRACK_TRUTH_TOPIC, read_track_truth
+from ..bag import TRACK_TRUTH_TOPIC, read_track_truth
 from ..errors import RailSegError
 from ..labels import RAILSEM19, LabelSet
 from ..metrics import resize_labels_nearest
-from ..track import GroundCamera, Intrinsics, TrackAhead, TrackConfig, draw_track
+from ..track import GroundCamera, TrackAhead, TrackConfig, draw_track
 from ..track.score import MATCH_IOU, score_frame, summarise
 
 MAX_DISTANCE_M = 100.0   # distance errors are summarised up to this true distance (the issue's bound)
@@ -40,30 +39,14 @@ Sample = Tuple[str, np.ndarray]
 
 
 def camera_from_truth(record: Dict[str, Any]) -> GroundCamera:
-    """The scene's camera: ``height_m``, ``pitch_deg``, ``roll_deg`` and ``intrinsics`` (fx, fy, cx, cy, width,
-    height, or a CameraInfo's k, d, width, height)."""
+    """The scene's exact camera from a truth record's ``camera`` (CameraInfo fields and the mounting)."""
+    from ..synth.truth import camera_from_dict  # the truth's own format, read where it is written
+
     cam = record.get("camera")
-    if not isinstance(cam, dict) or not isinstance(cam.get("intrinsics"), dict):
-        raise RailSegError("track truth: record without camera.intrinsics")
-    i = cam["intrinsics"]
     try:
-        if "k" in i:
-            intrinsics = Intrinsics.from_msg(SimpleNamespace(**dict(i, d=i.get("d") or ())))
-        else:
-            intrinsics = Intrinsics(int(i["width"]), int(i["height"]), float(i["fx"]), float(i["fy"]),
-                                    float(i["cx"]), float(i["cy"]), float(i.get("skew", 0.0)),
-                                    tuple(float(v) for v in i.get("distortion", ()) or ()))
-        return GroundCamera(intrinsics, float(cam["height_m"]), float(cam.get("pitch_deg", 0.0)),
-                            float(cam.get("roll_deg", 0.0)))
-    except (KeyError, TypeError, ValueError) as exc:
+        return camera_from_dict(cam)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise RailSegError(f"track truth: camera {json.dumps(cam)[:200]} is incomplete ({exc})") from None
-
-
-def _truth_for_scoring(record: Dict[str, Any]) -> Dict[str, Any]:
-    """score.py reads ``objects``; a record may name them ``obstacles`` (TrackResult.to_dict's word)."""
-    if "objects" in record or "obstacles" not in record:
-        return record
-    return dict(record, objects=record["obstacles"])
 
 
 def _sample(rgb: np.ndarray, result: Any, shape: Tuple[int, int], caption: str) -> np.ndarray:
@@ -102,16 +85,15 @@ class TrackScorer:
         shape = (camera.height, camera.width)
         if labels.shape != shape:
             labels = resize_labels_nearest(labels, shape[0], shape[1])
-        record = _truth_for_scoring(truth)
         start = time.perf_counter()
         result = self.stage.run(labels, camera)
         self._stage_ms.append((time.perf_counter() - start) * 1e3)
-        model = score_frame(result, record, shape, MIN_PIXELS)
+        model = score_frame(result, truth, shape, MIN_PIXELS)
         from_gt = None
         if gt is not None:
             if gt.shape != shape:
                 gt = resize_labels_nearest(gt, shape[0], shape[1])
-            from_gt = score_frame(self.stage.run(gt, camera), record, shape, MIN_PIXELS)
+            from_gt = score_frame(self.stage.run(gt, camera), truth, shape, MIN_PIXELS)
         with self._lock:
             self._scored[index] = (model, from_gt)
             if rgb is not None and index in self.wanted:

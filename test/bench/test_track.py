@@ -10,10 +10,11 @@ from conftest import START_NS, read_report, run_cli, write_small_card
 from track.conftest import Scene, camera, curve
 
 from rail_seg_ros import bag, bench
-from rail_seg_ros.bag.messages import SENSOR_DATA_QOS, make_image_msg, write_typestore
 from rail_seg_ros.bench.track import TrackScorer, camera_from_truth, track_scorer_for
+from rail_seg_ros.errors import RailSegError
 from rail_seg_ros.labels import RAILSEM19
 from rail_seg_ros.pipeline import Segmenter
+from rail_seg_ros.synth.truth import camera_dict
 from rail_seg_ros.track.config import CLASS_ID
 
 HEIGHT, WIDTH = 272, 480
@@ -23,12 +24,10 @@ CAM = camera(WIDTH, HEIGHT, height_m=2.4, pitch=4.0)
 def truth_record(scene: Scene, labels: np.ndarray, objects: List[Tuple[str, float, bool]]) -> Dict[str, Any]:
     """What the synthetic scenes write: the ego rails and polygon, the objects, the exact camera."""
     left, right = scene.rails(0, 150.0)
-    i = CAM.intrinsics
     record: Dict[str, Any] = {
         "ego_track": {"left_rail": left.tolist(), "right_rail": right.tolist(),
                       "centerline": ((left + right) / 2).tolist(), "polygon": np.vstack([left, right[::-1]]).tolist()},
-        "camera": {"height_m": CAM.height_m, "pitch_deg": CAM.pitch_deg, "roll_deg": 0.0,
-                   "intrinsics": {"width": i.width, "height": i.height, "fx": i.fx, "fy": i.fy, "cx": i.cx, "cy": i.cy}},
+        "camera": camera_dict(CAM),
         "obstacles": [],
     }
     for cls, distance, inside in objects:
@@ -55,19 +54,9 @@ def palette_image(labels: np.ndarray) -> np.ndarray:
 
 
 def write_truth_bag(path: Path, frames: List[Tuple[np.ndarray, Dict[str, Any]]], truth: bool = True) -> Path:
-    """Images, label ground truth and (optionally) /track_truth, every message at its frame's stamp."""
-    ts = write_typestore()
-    with bag.OutputRecorder(path) as rec:
-        rec.add_topic(bag.IMAGE_TOPIC, bag.IMAGE_TYPE, SENSOR_DATA_QOS)
-        for index, (labels, record) in enumerate(frames):
-            stamp = START_NS + index * 100_000_000
-            rec.add(bag.IMAGE_TOPIC, bag.IMAGE_TYPE, make_image_msg(ts, palette_image(labels), "rgb8", stamp, "camera"),
-                    stamp)
-            rec.add(bag.GT_TOPIC, bag.IMAGE_TYPE, make_image_msg(ts, labels, "mono8", stamp, "camera"), stamp)
-            if truth:
-                for s, fields in bag.track_truth_messages([(stamp, record)]):
-                    rec.add(bag.TRACK_TRUTH_TOPIC, bag.STRING_TYPE, fields, s)
-    return path
+    """Images, label ground truth and (optionally) /track_truth, as rail-seg synth writes them."""
+    return bag.write_frames_bag(path, [(palette_image(labels), labels, record if truth else None)
+                                       for labels, record in frames], start_time_ns=START_NS, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -154,12 +143,10 @@ def test_scorer_rules(truth_bag):
     summary = scorer.summary()
     assert summary["frames"] == 1 and summary["frames_without_truth"] == 1
     assert summary["model_labels"]["ego_path_iou"] > 0.95
-    # the camera may also come as a CameraInfo's fields
-    i = CAM.intrinsics
-    k = [i.fx, 0.0, i.cx, 0.0, i.fy, i.cy, 0.0, 0.0, 1.0]
-    cam = camera_from_truth({"camera": {"height_m": 2.4, "pitch_deg": 4.0,
-                                        "intrinsics": {"width": WIDTH, "height": HEIGHT, "k": k, "d": []}}})
+    cam = camera_from_truth(record)
     assert np.allclose(cam.to_ground(np.array([[240.0, 200.0]])), CAM.to_ground(np.array([[240.0, 200.0]])))
+    with pytest.raises(RailSegError, match="track truth: camera"):
+        camera_from_truth({"camera": {"width": WIDTH}})
 
 
 def test_live_bench_scores_track_ahead_after_the_runs(truth_bag, card, tmp_path, dds, live_args):
