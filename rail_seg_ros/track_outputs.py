@@ -50,11 +50,14 @@ Warn = Callable[[str, str], None]   # (key, text): the node's warn-once
 def track_config(params: Dict[str, Any]) -> TrackConfig:
     """The stage's configuration from the node's ``track.*`` parameters (RailSegError naming a bad one)."""
     classes = tuple(c.strip() for c in str(params["track.obstacle_classes"]).split(",") if c.strip())
-    return TrackConfig(gauge_m=params["track.gauge"], envelope_half_width_m=params["track.envelope_half_width"],
-                       envelope_height_m=params["track.envelope_height"], obstacle_classes=classes,
-                       any_obstacle=params["track.any_obstacle"],
-                       min_obstacle_pixels=params["track.min_obstacle_pixels"],
-                       refine_pitch=params["track.refine_pitch"])
+    try:
+        return TrackConfig(gauge_m=params["track.gauge"], envelope_half_width_m=params["track.envelope_half_width"],
+                           envelope_height_m=params["track.envelope_height"], obstacle_classes=classes,
+                           any_obstacle=params["track.any_obstacle"],
+                           min_obstacle_pixels=params["track.min_obstacle_pixels"],
+                           refine_pitch=params["track.refine_pitch"])
+    except RailSegError as exc:   # name the parameters, not the stage's fields
+        raise RailSegError(f"track.* parameters: {exc}") from None
 
 
 def track_state(params: Dict[str, Any], label_set: str) -> Optional[str]:

@@ -25,13 +25,14 @@ from rclpy.context import Context  # noqa: E402
 from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
-from sensor_msgs.msg import Image  # noqa: E402
+from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from track.conftest import Scene, camera, curve  # noqa: E402
 from visualization_msgs.msg import Marker, MarkerArray  # noqa: E402
 
 from rail_seg_ros import bag, image_codec  # noqa: E402
 from rail_seg_ros.contract import (  # noqa: E402
     DIAGNOSTICS_TOPIC,
+    INPUT_CAMERA_INFO,
     INPUT_IMAGE,
     NODE_NAME,
     OUTPUT_OVERLAY,
@@ -114,6 +115,7 @@ class TrackHarness:
         self.got: Dict[str, List[Any]] = {name: [] for name in list(MSG_TYPES) + [OUTPUT_OVERLAY, "diagnostics"]}
         reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
         self.image_pub = self.peer.create_publisher(Image, INPUT_IMAGE, reliable)
+        self.info_pub = self.peer.create_publisher(CameraInfo, INPUT_CAMERA_INFO, reliable)
         base = join_name(namespace, NODE_NAME)
         self.subs = [self.peer.create_subscription(t, f"{base}/{n}", self._keep(n), reliable)
                      for n, t in MSG_TYPES.items()]
@@ -137,8 +139,8 @@ class TrackHarness:
         self.node.destroy_node()
         self.peer.destroy_node()
 
-    def send_bag(self, path: Path) -> List[Any]:
-        """Every frame of the bag as recorded (header included), one at a time, each output waited for."""
+    def send_bag(self, path: Path, wait_for: str = TRACK_STATUS) -> List[Any]:
+        """Every frame of the bag as recorded (header included), one at a time, each ``wait_for`` output awaited."""
         wait_until(lambda: self.image_pub.get_subscription_count() > 0
                    and all(s.get_publisher_count() > 0 for s in self.subs), "the node and the peer to connect")
         headers = []
@@ -147,7 +149,7 @@ class TrackHarness:
             msg.header.frame_id = str(frame.msg.header.frame_id)
             msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(frame.stamp_ns, 1_000_000_000)
             self.image_pub.publish(msg)
-            wait_until(lambda sent=msg: self.output(TRACK_STATUS, sent.header) is not None, "the track status")
+            wait_until(lambda sent=msg: self.output(wait_for, sent.header) is not None, f"~/{wait_for}")
             headers.append(msg.header)
         return headers
 
@@ -273,6 +275,21 @@ def test_a_named_ground_frame_holds_the_path_in_metres_ahead(harness, setup):
     markers = h.output(TRACK_MARKERS, headers[1]).markers
     text = next(m for m in markers if m.ns == "obstacles")
     assert abs(text.pose.position.x - 30.0) < 1.5 and text.header.frame_id == "rail_ground"
+
+
+def test_intrinsics_come_from_camera_info_at_another_size(harness, setup):
+    """Without a file the node waits for camera_info; one at twice the outputs' size is scaled down."""
+    h = harness(**{"track.camera_info_file": ""})
+    before = h.send_bag(setup["bag"], wait_for=OUTPUT_OVERLAY)
+    assert all(h.output(TRACK_STATUS, header) is None for header in before)   # no intrinsics yet
+    i = CAM.intrinsics
+    info = CameraInfo(width=2 * WIDTH, height=2 * HEIGHT, distortion_model="plumb_bob", d=[0.0] * 5)
+    info.k = [2 * i.fx, 0.0, 2 * i.cx, 0.0, 2 * i.fy, 2 * i.cy, 0.0, 0.0, 1.0]
+    wait_until(lambda: h.info_pub.get_subscription_count() > 0, "the camera_info subscription")
+    h.info_pub.publish(info)
+    wait_until(lambda: h.node._track.camera(WIDTH, HEIGHT) is not None, "the intrinsics")
+    status = status_of(h.output(TRACK_STATUS, h.send_bag(setup["bag"])[1]))
+    assert abs(float(status[TrackStatusKey.OBSTACLE_DISTANCE]) - 30.0) < 1.5
 
 
 def test_track_ahead_off_publishes_nothing_and_says_why(harness, setup):
