@@ -360,7 +360,7 @@ TRACK_ROWS: Tuple[Tuple[str, str, Callable[[Any], str]], ...] = (
 
 
 def _distance_cell(side: Mapping[str, Any], name: str, stat: str) -> str:
-    value = (side.get(f"distance_{name}") or {}).get(stat)
+    value = (side.get("distance_abs_m" if name == "abs" else "distance_rel") or {}).get(stat)
     return fmt_percent(value) if name == "rel" else fmt_value(value, 2, unit=" m")
 
 
