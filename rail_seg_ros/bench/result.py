@@ -148,6 +148,10 @@ def summary_line(report: Dict[str, Any]) -> str:
             parts.append(f"max rate {report['max_rate_hz']:.1f} Hz")
     if report.get("unmatched"):
         parts.append(f"{report['unmatched']} without ground truth")
+    track = (report.get("track_ahead") or {}).get("model_labels")
+    if track:
+        parts.append(f"track ahead: ego-path IoU {fmt_value(track.get('ego_path_iou'), 3)}, obstacle recall "
+                     f"{fmt_percent(track.get('recall'))}")
     return "; ".join(parts)
 
 

@@ -106,12 +106,13 @@ def test_offline_bench_scores_track_ahead_from_model_and_ground_truth_labels(tru
     assert sum(name.endswith("_track_ahead") for name in names) == 3
 
 
-def test_the_report_has_the_track_ahead_section_plots_and_overlays(truth_bag, card, tmp_path):
+def test_the_report_has_the_track_ahead_section_plots_and_overlays(truth_bag, card, tmp_path, capsys):
     out = tmp_path / "report"
     assert run_cli("bench", truth_bag, "--model", card, "--backend", "torch", "--device", "cpu", "--out", out,
                    "--no-progress", "--samples", "2", "--warmup", "0") == 0
     report = read_report(out)
     assert report["track_ahead"]["scored"] and report["track_ahead"]["gt_labels"]["ego_path_iou"] >= 0.95
+    assert "; track ahead: ego-path IoU " in capsys.readouterr().out
     assert {"track_ego_path_iou.png", "track_distances.png"} <= set(report["plots"])
     text = (out / "report.md").read_text()
     assert "## Track ahead" in text and "| ego-path IoU (mean) |" in text
