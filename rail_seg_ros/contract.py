@@ -50,6 +50,58 @@ OUTPUT_NAMES: Tuple[str, ...] = tuple(o.name for o in OUTPUTS)
 RECORDED_OUTPUTS: Tuple[str, ...] = (OUTPUT_LABELS, OUTPUT_COLOR, OUTPUT_OVERLAY)  # what record and bench keep
 
 
+class TrackOutput(NamedTuple):
+    """One track-ahead output ``~/NAME`` (standard message types only), published while track ahead runs."""
+
+    name: str
+    msg_type: str
+    description: str
+
+
+TRACK_POLYGON = "track/ego_path_image"
+TRACK_PATH = "track/ego_path"
+TRACK_MARKERS = "track/markers"
+TRACK_STATUS = "track/status"
+TRACK_OUTPUTS: Tuple[TrackOutput, ...] = (
+    TrackOutput(TRACK_POLYGON, "geometry_msgs/PolygonStamped",
+                "the ego-path region in pixels of the outputs (x = column, y = row, z = 0); empty: no ego track"),
+    TrackOutput(TRACK_PATH, "nav_msgs/Path",
+                "the ego track's centre line on the ground, metres, nearest first (frame: `track.ground_frame_id`)"),
+    TrackOutput(TRACK_MARKERS, "visualization_msgs/MarkerArray",
+                "rails, centre line, clearance envelope and obstacles for RViz (same frame as the path)"),
+    TrackOutput(TRACK_STATUS, "diagnostic_msgs/DiagnosticArray",
+                "one status: message `clear for 212 m`, `obstacle: human at 23.4 m` or `no ego track`; "
+                "OK / WARN / STALE; values as listed below"),
+)
+
+
+class TrackStatusKey:
+    """Keys of the values in ``~/track/status`` (one DiagnosticStatus per frame, the input's header)."""
+
+    CLEAR = "clear"
+    CLEAR_DISTANCE = "clear_distance_m"
+    OBSTACLES = "obstacles"
+    OBSTACLE_CLASS = "obstacle_class"
+    OBSTACLE_DISTANCE = "obstacle_distance_m"
+    SOURCE = "ego_source"
+    LENGTH = "ego_length_m"
+    PITCH = "pitch_deg"
+    PITCH_ESTIMATE = "pitch_estimate_deg"
+
+
+TRACK_STATUS_VALUES: Tuple[Tuple[str, str], ...] = (
+    (TrackStatusKey.CLEAR, "true when an ego track was found and nothing stands in its envelope"),
+    (TrackStatusKey.CLEAR_DISTANCE, "how far along the track the envelope is seen and free, m (0 without a track)"),
+    (TrackStatusKey.OBSTACLES, "obstacles in the envelope"),
+    (TrackStatusKey.OBSTACLE_CLASS, "class of the nearest one (empty when none)"),
+    (TrackStatusKey.OBSTACLE_DISTANCE, "its distance along the track, m (empty when none)"),
+    (TrackStatusKey.SOURCE, "rails, track-classes (the rails were not seen), or empty without a track"),
+    (TrackStatusKey.LENGTH, "how far the ego track was followed, m"),
+    (TrackStatusKey.PITCH, "the camera pitch the distances use, degrees"),
+    (TrackStatusKey.PITCH_ESTIMATE, "the pitch the rails' gauge implies, degrees (empty where not measured)"),
+)
+
+
 def join_name(*parts: str) -> str:
     """An absolute ROS name from namespace and name parts: ('front', 'x') -> '/front/x', ('/', 'x') -> '/x'."""
     text = "/".join(p.strip("/") for p in parts if p and p.strip("/"))
@@ -71,6 +123,11 @@ def status_name(qualified_name: str) -> str:
     return f"{qualified_name.strip('/')}: segmentation"
 
 
+def track_status_name(qualified_name: str) -> str:
+    """The DiagnosticStatus name in ``~/track/status``: 'front/segmentation_node: track ahead'."""
+    return f"{qualified_name.strip('/')}: track ahead"
+
+
 # ---- stages ------------------------------------------------------------------------------------------
 class Stage:
     """Per-frame stages the pipeline, the bench and the node's diagnostics time."""
@@ -80,11 +137,12 @@ class Stage:
     INFER = "infer"
     POSTPROCESS = "postprocess"  # labels at the output size, palette, overlay
     PUBLISH = "publish"  # the node only: filling and publishing the output messages
+    TRACK = "track"  # the node only, where track ahead runs: the ego track, envelope, obstacles and their drawing
 
 
 PIPELINE_STAGES: Tuple[str, ...] = (Stage.PREPROCESS, Stage.INFER, Stage.POSTPROCESS)  # Segmenter.process times these
 OFFLINE_STAGES: Tuple[str, ...] = (Stage.DECODE,) + PIPELINE_STAGES
-NODE_STAGES: Tuple[str, ...] = OFFLINE_STAGES + (Stage.PUBLISH,)
+NODE_STAGES: Tuple[str, ...] = OFFLINE_STAGES + (Stage.TRACK, Stage.PUBLISH)
 
 
 # ---- reject reasons ----------------------------------------------------------------------------------
@@ -137,6 +195,7 @@ class Diag:
     INPUT_SIZE = "input_size"
     OUTPUT_SIZE = "output_size"
     LAST_ERROR = "last_error"
+    TRACK_AHEAD = "track_ahead"
 
 
 def rejected_key(reason: str) -> str:
@@ -173,6 +232,7 @@ DIAGNOSTICS: Tuple[Tuple[str, str], ...] = (
     (Diag.INPUT_SIZE, "WxH of the last frame"),
     (Diag.OUTPUT_SIZE, "WxH of the last outputs"),
     (Diag.LAST_ERROR, "the last backend or configure error, else empty"),
+    (Diag.TRACK_AHEAD, "track ahead: running, or off and why (track.mode)"),
 )
 
 
@@ -186,6 +246,10 @@ TRANSPORTS: Tuple[str, ...] = (TRANSPORT_RAW, TRANSPORT_COMPRESSED)
 BEST_EFFORT = "best_effort"
 RELIABLE = "reliable"
 RELIABILITIES: Tuple[str, ...] = (BEST_EFFORT, RELIABLE)
+TRACK_AUTO = "auto"
+TRACK_ENABLED = "enabled"
+TRACK_DISABLED = "disabled"
+TRACK_MODES: Tuple[str, ...] = (TRACK_AUTO, TRACK_ENABLED, TRACK_DISABLED)
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 
@@ -281,6 +345,38 @@ PARAMETERS: Tuple[Param, ...] = (
           low=0.0, high=1000.0, runtime=True),
     Param("lifecycle", False,
           "true: a managed node waiting for configure/activate; false: it configures and activates itself at start."),
+    # track ahead (rail_seg_ros.track); the defaults are track.config's
+    Param("track.mode", TRACK_AUTO,
+          f"{TRACK_AUTO}: track ahead runs when the card's label set is railsem19 and track.camera_height is set; "
+          f"{TRACK_ENABLED}: the same, but configure fails when either is missing; {TRACK_DISABLED}: never.",
+          choices=TRACK_MODES),
+    Param("track.camera_height", 0.0,
+          "Height of the camera's centre above the rail heads, m; 0: not given (track ahead stays off).",
+          low=0.0, high=20.0),
+    Param("track.camera_pitch", 0.0, "Downward tilt of the optical axis, degrees (+ looks down at the track).",
+          low=-45.0, high=45.0),
+    Param("track.camera_roll", 0.0, "Roll about the direction of travel, degrees (+ lowers the camera's right side).",
+          low=-45.0, high=45.0),
+    Param("track.camera_info_file", "",
+          f"CameraInfo YAML (camera_calibration's ost.yaml) used until a {INPUT_CAMERA_INFO} message arrives; "
+          f"empty: track ahead waits for {INPUT_CAMERA_INFO}."),
+    Param("track.gauge", 1.435, "Track gauge between the rails' centre lines, m.", low=0.3, high=3.0),
+    Param("track.envelope_half_width", 1.7,
+          "Clearance envelope either side of the track centre line, m (1.7: standard-gauge kinematic gauge).",
+          low=0.2, high=10.0),
+    Param("track.envelope_height", 4.65, "Clearance envelope height above the rail heads, m.", low=0.1, high=20.0),
+    Param("track.obstacle_classes", "human,car,truck,on-rails",
+          "Comma-separated RailSem19 classes that are obstacles in the envelope."),
+    Param("track.any_obstacle", False,
+          "Also count anything that is not track, trackbed, rail, road, sidewalk, terrain or sky."),
+    Param("track.min_obstacle_pixels", 20, "Regions smaller than this (pixels of the outputs) are label noise.",
+          low=1, high=10000000),
+    Param("track.refine_pitch", False,
+          "Measure distances with the pitch the rails' gauge implies (it is reported either way)."),
+    Param("track.ground_frame_id", "",
+          f"Frame of {PRIVATE}{TRACK_PATH} and {PRIVATE}{TRACK_MARKERS}: empty: the input's frame (the camera "
+          f"optical frame, ground points expressed in it); a name: the ground frame under the camera (X ahead, "
+          f"Y left, Z up, on the rail heads), with the input's stamp."),
 )
 
 PARAMETERS_BY_NAME: Dict[str, Param] = {p.name: p for p in PARAMETERS}

@@ -10,6 +10,7 @@ Publishes, every image with the input's header
     ~/overlay          rgb8 input + palette         (publish_overlay, overlay_alpha)
     ~/confidence       mono8 max probability x 255  (publish_confidence)
     ~/camera_info      camera_info scaled to the outputs' size
+    ~/track/...        track ahead (track.* parameters): ego path, markers, status; see track_outputs
     /diagnostics       diagnostic_msgs/DiagnosticArray, once a second
 
 Threading: the image callback only puts the message into a keep-last-1 slot; one worker thread
@@ -67,6 +68,7 @@ from .node_params import declare_parameters, unknown_overrides
 from .node_state import RATE_WINDOW_S, FrameSlot, ReceivedFrame, Stats
 from .pipeline import Segmenter
 from .qos import qos_profile
+from .track_outputs import TrackOutputs, track_state
 
 LOG_EVERY_S = 10.0  # a problem of one kind is logged at most this often
 
@@ -81,6 +83,8 @@ class SegmentationNode(LifecycleNode):
         self._worker: Optional[threading.Thread] = None
         self._outputs: Dict[str, Any] = {}
         self._camera_info_pub = None
+        self._track: Optional[TrackOutputs] = None
+        self._track_state = ""
         self._diagnostics_pub = None
         self._diagnostics_timer = None
         self._inputs: List[Any] = []
@@ -177,6 +181,9 @@ class SegmentationNode(LifecycleNode):
         self._create_output_publishers()
         out_qos = qos_profile(p["output_qos.reliability"], p["output_qos.depth"])
         self._camera_info_pub = self.create_publisher(CameraInfo, PRIVATE + CAMERA_INFO_OUTPUT, out_qos)
+        off = track_state(p, self._segmenter.card.label_set)
+        self._track = None if off else TrackOutputs(self, p, out_qos, self._qualified_name, self._warn_once)
+        self._track_state = f"off: {off}" if off else "running"
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
         self._diagnostics_timer = self.create_timer(
             1.0, self._publish_diagnostics, clock=Clock(clock_type=ClockType.STEADY_TIME))
@@ -215,6 +222,9 @@ class SegmentationNode(LifecycleNode):
             if publisher is not None:
                 self.destroy_publisher(publisher)
         self._outputs, self._camera_info_pub, self._diagnostics_pub, self._diagnostics_timer = {}, None, None, None
+        if self._track is not None:
+            self._track.destroy()
+            self._track = None
         if self._segmenter is not None:
             self._segmenter.close()
             self._segmenter = None
@@ -268,6 +278,8 @@ class SegmentationNode(LifecycleNode):
         segmenter, publisher = self._segmenter, self._camera_info_pub
         if segmenter is None or publisher is None:
             return
+        if self._track is not None:
+            self._track.set_camera_info(msg)
         if self._params["output_resolution"] == "input":
             publisher.publish(msg)
             return
@@ -318,7 +330,12 @@ class SegmentationNode(LifecycleNode):
         if not self._active:
             return  # deactivated while this frame was in the engine: nothing is published
         start = time.perf_counter()
+        track = self._track.process(result) if self._track is not None else None
+        track_ms = (time.perf_counter() - start) * 1e3
+        start = time.perf_counter()
         self._publish_outputs(frame.msg.header, result)
+        if track is not None:
+            self._track.publish(frame.msg.header, *track)
         publish_ms = (time.perf_counter() - start) * 1e3
         latency_ms = self._latency_ms(frame.msg.header.stamp)
         stats.output_rate.tick(time.monotonic())
@@ -327,7 +344,10 @@ class SegmentationNode(LifecycleNode):
             stats.backend_error = None
             stats.input_size = rgb.shape[:2]
             stats.output_size = result.labels.shape[:2]
-            for stage, ms in dict(result.timings_ms, **{Stage.DECODE: decode_ms, Stage.PUBLISH: publish_ms}).items():
+            timings = dict(result.timings_ms, **{Stage.DECODE: decode_ms, Stage.PUBLISH: publish_ms})
+            if track is not None:
+                timings[Stage.TRACK] = track_ms
+            for stage, ms in timings.items():
                 stats.stages.add(stage, ms)
         if latency_ms is not None:
             stats.latency_ms.add(latency_ms)
@@ -446,6 +466,7 @@ class SegmentationNode(LifecycleNode):
         values += [(stage_key(stage), f"{stages.get(stage, float('nan')):.2f}") for stage in NODE_STAGES]
         values += [(key, f"{size[1]}x{size[0]}" if size else "") for key, size in sizes]
         values.append((Diag.LAST_ERROR, error or ""))
+        values.append((Diag.TRACK_AHEAD, self._track_state or "off: not configured"))
         return values
 
 

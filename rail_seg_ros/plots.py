@@ -1,11 +1,12 @@
-"""The plots of a report folder: latency histogram and timeline, per-class IoU, confusion matrix.
+"""The plots of a report folder: latency histogram and timeline, per-class IoU, confusion matrix, and
+the track-ahead ego-path IoU and distances where the run scored that stage.
 
 Plots use matplotlib's Agg canvas directly, so no display and no global backend switch is needed;
 without matplotlib the report has no plots and says so.
 """
 
 from pathlib import Path
-from typing import Any, List, Optional, Tuple
+from typing import Any, List, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -17,6 +18,8 @@ PLOT_TITLES = {
     "latency_timeline.png": "Latency over the run",
     "per_class_iou.png": "Per-class IoU",
     "confusion_matrix.png": "Confusion matrix (row-normalised)",
+    "track_ego_path_iou.png": "Track ahead: ego-path IoU per frame",
+    "track_distances.png": "Track ahead: obstacle distance, estimated against true",
 }
 
 
@@ -26,6 +29,7 @@ def write_plots(
     label_set: LabelSet,
     latencies: List[float],
     receive_times: List[float],
+    track: Optional[Mapping[str, Any]] = None,
 ) -> Tuple[List[str], str]:
     """Write the plots that have data; return their file names and a note (why plots are missing)."""
     try:
@@ -39,6 +43,10 @@ def write_plots(
     if confusion is not None and confusion.total > 0:
         written.append(_save(_per_class_iou(confusion, label_set), folder / "per_class_iou.png"))
         written.append(_save(_confusion_plot(confusion, label_set), folder / "confusion_matrix.png"))
+    if track and track.get("per_frame_iou"):
+        written.append(_save(_track_iou(track), folder / "track_ego_path_iou.png"))
+    if track and (track.get("distances") or track.get("distances_gt")):
+        written.append(_save(_track_distances(track), folder / "track_distances.png"))
     return written, ""
 
 
@@ -173,5 +181,50 @@ def _confusion_plot(confusion: ConfusionMatrix, label_set: LabelSet) -> Any:
     ticks = [0.001, 0.01, 0.1, 1.0]
     bar.set_ticks(ticks)
     bar.set_ticklabels(["≤0.1 %", "1 %", "10 %", "100 %"])
+    fig.tight_layout()
+    return fig
+
+
+def _track_iou(track: Mapping[str, Any]) -> Any:
+    """Ego-path IoU per frame, from the model's labels (and from the ground truth's where scored)."""
+    fig = _new_figure(8.0, 3.4)
+    ax = fig.add_subplot(1, 1, 1)
+    for key, label, colour in (("per_frame_iou", "model labels", "#4c78a8"),
+                               ("per_frame_iou_gt", "ground-truth labels", "#2ca02c")):
+        values = np.asarray(track.get(key) or [], dtype=np.float64)
+        if values.size:
+            ax.plot(np.arange(values.size), values, marker=".", markersize=4, linewidth=0.8, color=colour,
+                    label=f"{label} (mean {values.mean():.3f})")
+    ax.axhline(0.975, color="#888888", linestyle=":", linewidth=1, label="TEP-Net 0.975")
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("frame")
+    ax.set_ylabel("ego-path IoU")
+    ax.legend(loc="lower right", fontsize=8, framealpha=0.9)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def _track_distances(track: Mapping[str, Any]) -> Any:
+    """Estimated against true distance of every matched obstacle (model and ground-truth labels), 5 % band."""
+    sides = [(np.asarray([(float(p[0]), float(p[1])) for p in track.get(key) or []], dtype=np.float64).reshape(-1, 2),
+              label, colour, marker) for key, label, colour, marker in
+             (("distances", "model labels", "#d62728", "o"), ("distances_gt", "ground-truth labels", "#2ca02c", "x"))]
+    fig = _new_figure(5.2, 4.6)
+    ax = fig.add_subplot(1, 1, 1)
+    top = max([float(d.max()) * 1.08 for d, *_ in sides if d.size] + [1.0])
+    line = np.array([0.0, top])
+    ax.fill_between(line, line * 0.95, line * 1.05, color="#cccccc", alpha=0.5, label="within 5 %")
+    ax.plot(line, line, color="#888888", linewidth=1)
+    for data, label, colour, marker in sides:
+        if data.size:
+            ax.scatter(data[:, 1], data[:, 0], s=16, color=colour, marker=marker, zorder=3,
+                       label=f"{label}: {len(data)} obstacles")
+    ax.set_xlim(0, top)
+    ax.set_ylim(0, top)
+    ax.set_xlabel("true distance (m)")
+    ax.set_ylabel("estimated distance (m)")
+    ax.legend(loc="upper left", fontsize=8, framealpha=0.9)
+    ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig

@@ -151,7 +151,8 @@ def write_report(
     receive_times = [float(v) for v in (receive_times_s or [])]
 
     def fill(folder: Path) -> None:
-        plots, plot_note = write_plots(folder, confusion, label_set, latencies, receive_times)
+        plots, plot_note = write_plots(folder, confusion, label_set, latencies, receive_times,
+                                       report.get("track_ahead"))
         report["plots"] = plots
         report["samples"] = _write_samples(folder / "samples", samples)
         data = to_jsonable(report)
@@ -336,6 +337,7 @@ def render_markdown(report: Mapping[str, Any], label_set: LabelSet, plot_note: s
     if stages:
         rows = [(name, fmt_value(ms, 2)) for name, ms in stages.items()]
         lines += ["## Stages", ""] + _table(("stage", "mean ms"), rows)
+    lines += _track_lines(report.get("track_ahead"))
     lines += ["## Definitions", "", str(report.get("miou_definition") or MIOU_DEFINITION), "",
               JITTER_DEFINITION, "", FPS_DEFINITION, ""]
     lines += _plot_lines(report.get("plots") or [], plot_note)
@@ -343,6 +345,43 @@ def render_markdown(report: Mapping[str, Any], label_set: LabelSet, plot_note: s
     if samples:
         lines += ["## Samples", ""] + [f"- [{Path(s).name}]({s})" for s in samples] + [""]
     return "\n".join(lines).rstrip("\n") + "\n\n" + "\n".join(_details_lines(report))
+
+
+# The track-ahead table of report.md: (row label, key of track.score.summarise, how it is shown).
+TRACK_ROWS: Tuple[Tuple[str, str, Callable[[Any], str]], ...] = (
+    ("ego-path IoU (mean)", "ego_path_iou", lambda v: fmt_value(v, 3)),
+    ("ego-path IoU (lowest frame)", "ego_path_iou_min", lambda v: fmt_value(v, 3)),
+    ("rail position error", "rail_error_px", lambda v: fmt_value(v, 2, unit=" px")),
+    ("obstacles in the envelope (true, counted)", "obstacles_true", fmt_value),
+    ("obstacle recall", "recall", fmt_percent),
+    ("obstacle precision", "precision", fmt_percent),
+    ("distance pairs (true <= 100 m)", "distance_pairs", fmt_value),
+)
+
+
+def _distance_cell(side: Mapping[str, Any], name: str, stat: str) -> str:
+    value = (side.get("distance_abs_m" if name == "abs" else "distance_rel") or {}).get(stat)
+    return fmt_percent(value) if name == "rel" else fmt_value(value, 2, unit=" m")
+
+
+def _track_lines(track: Optional[Mapping[str, Any]]) -> List[str]:
+    """The "Track ahead" section: figures from the model's and the ground truth's labels, or why there are none."""
+    if not track:
+        return []
+    lines = ["## Track ahead", ""]
+    if not track.get("scored"):
+        return lines + [str(track.get("note") or "no track truth in bag: track ahead not scored"), ""]
+    model, gt = track.get("model_labels") or {}, track.get("gt_labels") or {}
+    lines += ["| metric | from model labels | from ground-truth labels |", "|:---|---:|---:|"]
+    rows = [(label, show(model.get(key)), show(gt.get(key)) if gt else "n/a") for label, key, show in TRACK_ROWS]
+    for name in ("abs", "rel"):
+        for stat in ("mean", "p95", "max"):
+            cells = [_distance_cell(side, name, stat) if side else "n/a" for side in (model, gt)]
+            rows.append((f"distance error {name} ({stat})", cells[0], cells[1]))
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows] + [""]
+    lines += [f"{track.get('frames')} frames scored ({track.get('truth_topic')}); stage "
+              f"{fmt_value(track.get('stage_ms'), 1, unit=' ms')} a frame. {track.get('definition') or ''}", ""]
+    return lines
 
 
 # The run's facts in report.md, in this order: (label, report key).

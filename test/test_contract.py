@@ -123,6 +123,28 @@ def test_readme_outputs_are_the_contract():
     assert f"`{contract.INPUT_IMAGE}` (in)" in rows and f"`{contract.INPUT_COMPRESSED}` (in)" in rows
 
 
+def test_readme_track_outputs_and_status_are_the_contract():
+    rows = {row[0]: row for row in readme_table("| topic | type |")}
+    for output in contract.TRACK_OUTPUTS:
+        assert rows[f"`{PRIVATE}{output.name}`"][1:] == [output.msg_type, output.description]
+    assert [[f"`{key}`", text] for key, text in contract.TRACK_STATUS_VALUES] == readme_table("| status key | value |")
+    keys = {v for k, v in vars(contract.TrackStatusKey).items() if k.isupper()}
+    assert keys == {key for key, _ in contract.TRACK_STATUS_VALUES}
+
+
+def test_track_parameter_defaults_are_the_stages():
+    from rail_seg_ros.track import config
+
+    defaults = {p.name: p.default for p in PARAMETERS}
+    assert defaults["track.gauge"] == config.STANDARD_GAUGE_M
+    assert defaults["track.envelope_half_width"] == config.ENVELOPE_HALF_WIDTH_M
+    assert defaults["track.envelope_height"] == config.ENVELOPE_HEIGHT_M
+    assert defaults["track.obstacle_classes"] == ",".join(config.DEFAULT_OBSTACLES)
+    stage = config.TrackConfig()
+    assert (defaults["track.min_obstacle_pixels"], defaults["track.any_obstacle"], defaults["track.refine_pitch"]) == (
+        stage.min_obstacle_pixels, stage.any_obstacle, stage.refine_pitch)
+
+
 def test_readme_diagnostics_and_reasons_are_the_contract():
     assert [[f"`{key}`", text] for key, text in DIAGNOSTICS] == readme_table("| key | value |")
     assert [[f"`{key}`", text] for key, text in REJECT_REASONS] == readme_table("| reason | frames |")

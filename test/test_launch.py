@@ -69,6 +69,16 @@ def test_rviz_config_shows_input_overlay_and_colour() -> None:
         assert display["Topic"]["Reliability Policy"] in ("Reliable", "Best Effort")
 
 
+def test_rviz_config_shows_the_track_ahead_path_and_markers() -> None:
+    """The ego path and the markers (rails, envelope, obstacles) in 3D; the overlay shows them in the image."""
+    from rail_seg_ros.contract import NODE_NAME, TRACK_MARKERS, TRACK_PATH, join_name
+
+    displays = yaml.safe_load(RVIZ.read_text())["Visualization Manager"]["Displays"]
+    shown = {d["Class"]: d["Topic"]["Value"] for d in displays if d["Class"] != "rviz_default_plugins/Image"}
+    assert shown == {"rviz_default_plugins/Path": join_name(NODE_NAME, TRACK_PATH),
+                     "rviz_default_plugins/MarkerArray": join_name(NODE_NAME, TRACK_MARKERS)}
+
+
 def load_module(path: Path):
     spec = importlib.util.spec_from_file_location(path.stem.replace(".", "_"), str(path))
     module = importlib.util.module_from_spec(spec)

@@ -5,6 +5,7 @@
 this machine, an rclpy context of its own). ``node_process``: the node the live bench starts.
 ``replay``: the frames a live run sends. ``live``: the live session (:class:`LiveBench`). ``runs``:
 iterations, the max-rate search and :func:`run_live`. ``record``: the engine of ``rail-seg record``.
+``track``: the track-ahead stage scored against a bag's ``/track_truth``.
 Everything public is importable from ``rail_seg_ros.bench``; rclpy is imported only by live runs.
 """
 
@@ -31,6 +32,7 @@ from .result import (
 )
 from .runs import keep_runs, pool_runs, run_live, search_max_rate
 from .session import LOCAL_DDS, RosSession, ensure_local_dds
+from .track import TrackScorer, camera_from_truth, track_report, track_scorer_for
 
 __all__ = [
     "LATENCY_DEFINITION",
@@ -49,6 +51,8 @@ __all__ = [
     "RunData",
     "Sample",
     "Scorer",
+    "TrackScorer",
+    "camera_from_truth",
     "default_out_dir",
     "ensure_local_dds",
     "inspect_bag",
@@ -68,6 +72,8 @@ __all__ = [
     "search_max_rate",
     "spawn_parameters",
     "summary_line",
+    "track_report",
+    "track_scorer_for",
     "write_bench_report",
     "write_params_file",
 ]

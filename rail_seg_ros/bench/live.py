@@ -48,8 +48,9 @@ from ..metrics import ConfusionMatrix
 from ..qos import qos_profile
 from .node_process import SPAWN_NAMESPACE, NodeProcess, node_command, spawn_parameters, write_params_file
 from .replay import Preloaded, preload, schedule
-from .result import RunData, Sample, Scorer, finite
+from .result import RunData, Sample, Scorer, finite, sample_indices
 from .session import RosSession, ensure_local_dds
+from .track import TRACK_TRUTH_TOPIC, track_scorer_for
 
 
 @dataclass
@@ -67,6 +68,7 @@ class LiveOptions:
     color_order: Optional[str] = None
     image_topic: str = IMAGE_TOPIC
     gt_topic: Optional[str] = GT_TOPIC
+    track_topic: Optional[str] = TRACK_TRUTH_TOPIC  # track-ahead truth (bench.track); None: not scored
     typestore: Optional[str] = None
     rate: float = 1.0  # multiple of the recorded rate
     max_rate: bool = False  # publish back to back
@@ -129,6 +131,9 @@ class LiveBench:
                               color_order=options.color_order)
         self.label_set = self.card.labels
         self.compressed = self.info.msgtype == COMPRESSED_TYPE
+        self.track, self.track_note = track_scorer_for(self.info.path, options.track_topic, self.label_set,
+                                                       sample_indices(self.info.frames, options.samples),
+                                                       options.typestore)
         self.session: Optional[RosSession] = None
         self.node_process: Optional[NodeProcess] = None
         self.recorder: Optional[RecorderThread] = None
@@ -167,7 +172,8 @@ class LiveBench:
         """Open the session, start (or find) the node, connect to it."""
         opts = self.options
         self.session = RosSession(f"rail_seg_bench_{os.getpid()}")
-        self.scorer = Scorer(self.label_set, self.preloaded.gts, self.preloaded.sample_rgb)
+        self.scorer = Scorer(self.label_set, self.preloaded.gts, self.preloaded.sample_rgb, self.track,
+                             self.preloaded.stamps_ns)
         if opts.use_running_node:
             namespace = opts.namespace or "/"
         else:
@@ -454,7 +460,9 @@ class LiveBench:
             self.watch.collecting = False
 
     def samples(self) -> List[Sample]:
-        return self.scorer.samples() if self.scorer is not None else []
+        if self.scorer is None:
+            return []
+        return self.scorer.samples() + (self.track.samples() if self.track is not None else [])
 
     def stages_ms(self) -> Dict[str, float]:
         """Mean of the node's per-second stage means (its /diagnostics) over the measured runs."""

@@ -16,18 +16,22 @@ from ..bag import GT_TOPIC, IMAGE_TOPIC, BagInfo, inspect_bag, read_frames
 from ..contract import OFFLINE_STAGES, Stage
 from ..metrics import ConfusionMatrix, StageTimer
 from .result import BenchResult, make_sample, no_gt_note, sample_indices, sample_name, score_labels
+from .track import TRACK_TRUTH_TOPIC, track_report, track_scorer_for
 
 
 class _OfflineRun:
     """The state of one offline pass: what each frame adds to the result."""
 
-    def __init__(self, info: BagInfo, segmenter: Any, samples: int, warmup: int) -> None:
+    def __init__(self, info: BagInfo, segmenter: Any, samples: int, warmup: int, track_topic: Optional[str],
+                 typestore: Optional[str]) -> None:
         self.segmenter = segmenter
         self.label_set = segmenter.card.labels
         self.confusion = ConfusionMatrix(self.label_set.num_classes) if info.has_gt else None
         self.result = BenchResult("offline", self.label_set, self.confusion)
         self.stages = StageTimer()
         self.wanted = set(sample_indices(info.frames, samples))
+        self.track, self.track_note = track_scorer_for(info.path, track_topic, self.label_set, sorted(self.wanted),
+                                                       typestore)
         self.warmup = max(warmup, 0)
         self.unmatched = 0
         self.frames = 0
@@ -48,6 +52,9 @@ class _OfflineRun:
                 self.unmatched += 1
             else:
                 score_labels(self.confusion, out.labels, frame.gt)
+        if self.track is not None:
+            self.track.add(self.frames, frame.stamp_ns, out.labels, frame.gt,
+                           frame.image if self.frames in self.wanted else None)
         if self.frames in self.wanted:
             result.samples.append((sample_name(self.frames, frame.gt),
                                    make_sample(frame.image, out.labels, frame.gt, self.label_set)))
@@ -56,17 +63,21 @@ class _OfflineRun:
 
 def run_offline(bag_path: Any, segmenter: Any, image_topic: str = IMAGE_TOPIC, gt_topic: Optional[str] = GT_TOPIC,
                 samples: int = 4, progress: bool = True, typestore: Optional[str] = None,
-                warmup: int = 3) -> BenchResult:
+                warmup: int = 3, track_topic: Optional[str] = TRACK_TRUTH_TOPIC) -> BenchResult:
     """Run every frame of the bag through ``segmenter`` here; score against the ground truth.
 
     The first frame is first run ``warmup`` times untimed (lazy initialisation, caches, clocks).
+    Where the bag has track truth on ``track_topic``, the track-ahead stage is scored too (not timed
+    with the frame: see :mod:`rail_seg_ros.bench.track`).
     Ctrl-C (KeyboardInterrupt) ends the loop and returns what was measured, marked partial.
     """
     info = inspect_bag(bag_path, image_topic, gt_topic, typestore)
-    run = _OfflineRun(info, segmenter, samples, warmup)
+    run = _OfflineRun(info, segmenter, samples, warmup, track_topic, typestore)
     result = run.result
     if not info.has_gt:
         result.notes.append(no_gt_note(info, gt_topic))
+    if run.track_note:
+        result.notes.append(run.track_note)
     bar = tqdm(total=info.frames, unit="frame", desc=f"bench {info.path.name}", disable=not progress)
     iterator = read_frames(info.path, image_topic, info.gt_topic, typestore=typestore)
     try:
@@ -88,6 +99,9 @@ def run_offline(bag_path: Any, segmenter: Any, image_topic: str = IMAGE_TOPIC, g
     # a virtual timeline of the frames processed back to back: jitter is the frame-to-frame change of latency
     result.receive_times_s = list(np.cumsum(result.latencies_ms) / 1e3) if result.latencies_ms else []
     result.run.update(_offline_facts(info, run, image_topic))
+    result.run["track_ahead"] = track_report(run.track, run.track_note)
+    if run.track is not None:
+        result.samples += run.track.samples()
     return result
 
 

@@ -19,6 +19,7 @@ class Preloaded:
     gts: List[Optional[np.ndarray]]
     offsets_s: List[float]  # from the header stamps, first frame at 0
     sample_rgb: Dict[int, np.ndarray]
+    stamps_ns: List[int]  # the header stamps as recorded (the bag's other topics are keyed by them)
 
 
 def _to_rclpy(msgtype: str, src: Any) -> Any:
@@ -74,4 +75,4 @@ def preload(info: Any, image_topic: str, typestore: Optional[str], samples: int,
     offsets = [0.0]
     for prev, cur in zip(stamps, stamps[1:]):
         offsets.append(offsets[-1] + max(cur - prev, 0) / 1e9)
-    return Preloaded(messages, gts, offsets, sample_rgb)
+    return Preloaded(messages, gts, offsets, sample_rgb, stamps)

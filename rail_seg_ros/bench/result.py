@@ -148,6 +148,10 @@ def summary_line(report: Dict[str, Any]) -> str:
             parts.append(f"max rate {report['max_rate_hz']:.1f} Hz")
     if report.get("unmatched"):
         parts.append(f"{report['unmatched']} without ground truth")
+    track = (report.get("track_ahead") or {}).get("model_labels")
+    if track:
+        parts.append(f"track ahead: ego-path IoU {fmt_value(track.get('ego_path_iou'), 3)}, obstacle recall "
+                     f"{fmt_percent(track.get('recall'))}")
     return "; ".join(parts)
 
 
@@ -219,11 +223,16 @@ class Scorer:
     """Scores received labels and cuts samples in a worker thread, so no receive waits for it."""
 
     def __init__(self, label_set: LabelSet, gts: Sequence[Optional[np.ndarray]],
-                 sample_rgb: Dict[int, np.ndarray]) -> None:
-        """``gts``: ground truth by frame index (cycled); ``sample_rgb``: the frames to cut samples of."""
+                 sample_rgb: Dict[int, np.ndarray], track: Any = None, stamps_ns: Sequence[int] = ()) -> None:
+        """``gts``: ground truth by frame index (cycled); ``sample_rgb``: the frames to cut samples of;
+        ``track``: a bench.track.TrackScorer, given each frame's labels by :meth:`score_track` after the runs
+        (``stamps_ns`` by index), so the stage does not share the CPU with the node while it is timed."""
         self.label_set = label_set
         self.gts = gts
         self.sample_rgb = sample_rgb
+        self.track = track
+        self.stamps_ns = stamps_ns
+        self._track_pending: Dict[int, Tuple[Any, Optional[np.ndarray], Optional[np.ndarray]]] = {}
         self.error: Optional[BaseException] = None
         self._samples: Dict[int, Sample] = {}
         self._queue: "queue.Queue[Optional[Tuple[Any, ...]]]" = queue.Queue()  # noqa: UP037 (3.8)
@@ -246,6 +255,13 @@ class Scorer:
     def samples(self) -> List[Sample]:
         return [self._samples[i] for i in sorted(self._samples)]
 
+    def score_track(self) -> None:
+        """Run the track-ahead scoring on the labels kept during the runs (once per frame of the bag)."""
+        pending, self._track_pending = self._track_pending, {}
+        for frame in sorted(pending):
+            msg, gt, rgb = pending[frame]
+            self.track.add(frame, self.stamps_ns[frame], decode_labels_msg(msg), gt, rgb)
+
     def _loop(self) -> None:
         while True:
             task = self._queue.get()
@@ -261,6 +277,10 @@ class Scorer:
 
     def _score(self, run: RunData, index: int, msg: Any) -> None:
         gt = self.gts[index % len(self.gts)]
+        if run.confusion is None and gt is None and index not in self.sample_rgb and self.track is None:
+            return
+        if self.track is not None:
+            self._track_pending.setdefault(index % len(self.stamps_ns), (msg, gt, self.sample_rgb.get(index)))
         if run.confusion is None and gt is None and index not in self.sample_rgb:
             return
         labels = decode_labels_msg(msg)

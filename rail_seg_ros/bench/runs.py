@@ -22,6 +22,7 @@ from ..labels import LabelSet
 from ..metrics import MIOU_DEFINITION, ConfusionMatrix, jitter_ms
 from .live import LiveBench, LiveOptions
 from .result import LIVE_FPS_DEFINITION, BenchResult, RunData, finite, no_gt_note, none_if_nan
+from .track import track_report
 
 ITERATION_RULE = ("with 3 or more iterations the runs with the lowest and the highest mean latency are left out; "
                   "the rest are pooled")
@@ -150,6 +151,8 @@ def run_live(bag_path: Any, options: LiveOptions) -> BenchResult:
     result = BenchResult("live", bench.label_set, None)
     if not bench.info.has_gt:
         result.notes.append(no_gt_note(bench.info, options.gt_topic))
+    if bench.track_note:
+        result.notes.append(bench.track_note)
     passes = _Passes()
     failed = True
     try:
@@ -165,9 +168,12 @@ def run_live(bag_path: Any, options: LiveOptions) -> BenchResult:
     confusion, latencies, times, counts = pool_runs([passes.runs[i] for i in kept], bench.label_set,
                                                     bench.info.has_gt)
     result.confusion, result.latencies_ms, result.receive_times_s = confusion, latencies, times
+    if bench.track is not None and bench.scorer is not None:
+        bench.scorer.score_track()   # after the runs: the stage does not compete with the node for the CPU
     result.samples = bench.samples()
     result.run.update(_live_facts(bench, options, passes, kept, node_code))
     result.run.update(counts)
+    result.run["track_ahead"] = track_report(bench.track, bench.track_note)
     if options.find_max_rate:
         result.run["max_rate_hz"] = passes.max_rate_hz
         result.run["max_loss"] = options.max_loss

@@ -7,7 +7,11 @@
            back), matched to the node's ~/labels by header stamp; latency = receive - publish time
 
 The report folder (--out, default bench-<bag>-<mode>) holds report.json, report.md, PNG plots and
-sample overlays. A bag without ground truth gives a latency-only report. Ctrl-C writes a partial
+sample overlays. A bag without ground truth gives a latency-only report. Where the bag has track-ahead
+truth (--track-topic, std_msgs/String JSON per frame) and the model predicts RailSem19 classes, the
+track-ahead stage is scored on the model's labels and on the ground truth's, with the scene's camera:
+ego-path IoU, rail position error, obstacle recall and precision, distance error (report section
+"Track ahead"); otherwise the report says "no track truth in bag". Ctrl-C writes a partial
 report (marked so) and stops the node. DDS stays on this machine unless ROS_AUTOMATIC_DISCOVERY_RANGE
 / ROS_LOCALHOST_ONLY say otherwise; ROS_DOMAIN_ID is used as set.
 
@@ -41,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"image topic, Image or CompressedImage (default {bagmod.IMAGE_TOPIC})")
     parser.add_argument("--gt-topic", default=bagmod.GT_TOPIC,
                         help=f"ground-truth topic, mono8 train ids; '' for none (default {bagmod.GT_TOPIC})")
+    parser.add_argument("--track-topic", default=bagmod.TRACK_TRUTH_TOPIC,
+                        help=f"track-ahead truth topic, std_msgs/String JSON per frame; '' for none "
+                             f"(default {bagmod.TRACK_TRUTH_TOPIC})")
     parser.add_argument("--typestore", metavar="NAME",
                         help="message types for bags that do not store them (default ros2_humble)")
     parser.add_argument("--mode", choices=("offline", "live"), default="offline",
@@ -140,7 +147,8 @@ def run(args: argparse.Namespace) -> int:
         segmenter = segmenter_from_args(args)
         try:
             result = bench.run_offline(args.bag, segmenter, args.image_topic, gt_topic, samples=args.samples,
-                                       progress=progress, typestore=args.typestore, warmup=args.warmup)
+                                       progress=progress, typestore=args.typestore, warmup=args.warmup,
+                                       track_topic=args.track_topic or None)
         finally:
             segmenter.close()
     else:
@@ -148,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
             model=args.model, weights=args.weights, backend=args.backend, precision=args.precision,
             device=args.device, cache_dir=args.cache_dir, calibration=args.calib, label_set=args.labels,
             color_order=args.color_order, image_topic=args.image_topic, gt_topic=gt_topic, typestore=args.typestore,
+            track_topic=args.track_topic or None,
             rate=args.rate, max_rate=args.max_rate, iterations=args.iterations, find_max_rate=args.find_max_rate,
             max_loss=args.max_loss, max_trials=args.max_trials, trial_frames=args.trial_frames, warmup=args.warmup,
             record=args.record, record_storage=args.record_storage, namespace=args.node_namespace,

@@ -198,8 +198,7 @@ class GroundCamera:
     def project(self, points: np.ndarray) -> np.ndarray:
         """N x 3 ground-frame points (X, Y, Z) -> N x 2 pixels; NaN for points behind the camera."""
         pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
-        rel = pts - np.array([0.0, 0.0, self.height_m])
-        optical = rel @ self._r  # ground -> optical is the transpose
+        optical = self.to_optical(pts)
         z = optical[:, 2]
         ahead = z > 1e-6
         out = np.full((len(pts), 2), np.nan)
@@ -212,6 +211,16 @@ class GroundCamera:
             xy = optical[ahead, :2] / z[ahead, None]
             out[ahead] = np.column_stack([xy, np.ones(len(xy))]) @ self._k[:2].T
         return out
+
+    def to_optical(self, points: np.ndarray) -> np.ndarray:
+        """N x 3 ground-frame points -> the same points in the camera's optical frame (metres)."""
+        rel = np.asarray(points, dtype=np.float64).reshape(-1, 3) - np.array([0.0, 0.0, self.height_m])
+        return rel @ self._r  # ground -> optical is the transpose
+
+    @property
+    def optical_to_ground(self) -> np.ndarray:
+        """3 x 3 rotation taking optical-frame directions to ground-frame directions."""
+        return self._r.copy()
 
     def project_ground(self, xy: np.ndarray, z: float = 0.0) -> np.ndarray:
         """N x 2 ground points at height ``z`` -> N x 2 pixels."""
