@@ -10,7 +10,6 @@ from typing import Any, Dict, List, Optional, Tuple
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from rail_seg_ros.labels import CITYSCAPES_ID_TO_TRAIN_ID
 
@@ -121,6 +120,8 @@ def run_cli(*args: Any) -> int:
 def write_small_card(directory: Path, architecture: str = "squeezenas_mac_small", label_set: str = "railsem19",
                      size=(128, 256), seed: int = 0, resize: str = "stretch") -> Path:
     """A card with seeded random weights at a small input size: fast, and needs nothing from ../shared."""
+    import torch  # here, not at the top: the Python 3.8 core tests run without torch
+
     from rail_seg_ros.nets import build_model
 
     torch.manual_seed(seed)

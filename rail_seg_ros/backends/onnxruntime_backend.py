@@ -11,7 +11,6 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import RailSegError
-from ..graph import INPUT_NAME
 from ..model_card import ModelCard
 from .base import Backend
 
@@ -69,11 +68,15 @@ def graph_outputs(onnx_path: Path) -> Tuple[str, ...]:
 def prepare_onnx(card: ModelCard, outputs: Sequence[str], precision: str, cache_dir: Path,
                  calibration: Optional[str] = None, net=None) -> Path:
     """The ONNX file to run for ``card``: shipped, cached, or exported now (int8: quantised now)."""
-    from ..export import card_digest, export_onnx, quantize_int8
-
     shipped = card.resolve(card.onnx) if card.onnx else None
     if shipped is not None and precision == "fp32" and set(outputs) <= set(graph_outputs(shipped)):
-        return shipped
+        return shipped  # needs no torch: the shipped export runs where only onnxruntime is installed
+    from ..nets import require_torch
+
+    require_torch(f"backend onnxruntime: model card {card.name} ships no fp32 export with outputs "
+                  f"{', '.join(outputs)}, and exporting one ({precision})")
+    from ..export import card_digest, export_onnx, quantize_int8
+
     key = f"{card.name}-{card_digest(card)}-{'+'.join(outputs)}"
     fp32_path = cache_dir / f"{key}-fp32.onnx"
     if not fp32_path.exists():
@@ -120,9 +123,11 @@ class OnnxRuntimeBackend(Backend):
         super().__init__(precision, device_used, tuple(outputs), card.input_size)
         self.path = path
         self.provider = used[0] if used else "CPUExecutionProvider"
+        # graph.INPUT_NAME in every export; read from the graph so this module needs no torch
+        self.input_name = self.session.get_inputs()[0].name
 
     def infer(self, images: np.ndarray) -> Dict[str, np.ndarray]:
-        results = self.session.run(list(self.outputs), {INPUT_NAME: np.ascontiguousarray(images)})
+        results = self.session.run(list(self.outputs), {self.input_name: np.ascontiguousarray(images)})
         return dict(zip(self.outputs, results))
 
     def describe(self) -> str:
