@@ -2,6 +2,7 @@
 and small random-weight model cards that run fast on a CPU."""
 
 import hashlib
+import importlib.util
 import json
 import os
 from pathlib import Path
@@ -23,6 +24,25 @@ DOMAIN_OFFSET = int(os.environ.get("RAIL_SEG_TEST_DOMAIN_OFFSET", "0"))
 def ros_domain(domain: int) -> int:
     """The ROS domain a test uses: its own number plus the checkout's offset (domains go up to 232)."""
     return domain + DOMAIN_OFFSET
+
+
+# ---- torch: the Python 3.8 venv has none (its torch builds on the package index pull CUDA packages) ------
+TORCH_FIXTURES = frozenset({"small_card"})  # fixtures that build a network with torch
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "needs_torch: builds, exports or loads a network with torch; skipped "
+                                       "where torch is not installed (the Python 3.8 core run)")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    if importlib.util.find_spec("torch") is not None:
+        return
+    skip = pytest.mark.skip(reason="needs torch, which this Python lacks (for 3.8 it pulls CUDA packages)")
+    for item in items:
+        if item.get_closest_marker("needs_torch") or TORCH_FIXTURES.intersection(item.fixturenames):
+            item.add_marker(skip)
+
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 FIXTURES = SHARED / "fixtures"

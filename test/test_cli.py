@@ -17,6 +17,7 @@ def rail_seg(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "rail_seg_ros.cli", *args], capture_output=True, text=True)
 
 
+@pytest.mark.needs_torch
 def test_models_table_matches_the_published_figures():
     result = rail_seg("models", "--input-size", "1024x2048", "--json")
     assert result.returncode == 0, result.stderr
@@ -28,6 +29,7 @@ def test_models_table_matches_the_published_figures():
     assert len(rows) == 7
 
 
+@pytest.mark.needs_torch
 def test_models_at_another_size_scales_the_macs(capsys):
     assert main(["models", "--input-size", "512x1024", "--json"]) == 0
     rows = {r["architecture"]: r for r in json.loads(capsys.readouterr().out)["architectures"]}
@@ -54,6 +56,7 @@ def test_predict_writes_three_pngs_at_the_input_resolution(tmp_path, small_card,
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
 
 
+@pytest.mark.needs_torch
 def test_predict_reproduces_the_public_reference_labels(tmp_path, cache_dir):
     weights = shared_path("squeezenas", "weights", "lat_small.pth")
     image = shared_path("squeezenas", "reference", "input_structured_1024x2048.png")
@@ -94,6 +97,7 @@ def test_predict_image_too_small(tmp_path, small_card):
                    "smaller than squeezenas_mac_small allows")
 
 
+@pytest.mark.needs_torch
 def test_predict_corrupt_checkpoint(tmp_path):
     ckpt = tmp_path / "corrupt.pth"
     ckpt.write_bytes(b"\x80\x02garbage")

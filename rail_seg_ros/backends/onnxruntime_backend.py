@@ -11,6 +11,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import RailSegError
+from ..graph_io import INPUT_NAME
 from ..model_card import ModelCard
 from .base import Backend
 
@@ -123,11 +124,9 @@ class OnnxRuntimeBackend(Backend):
         super().__init__(precision, device_used, tuple(outputs), card.input_size)
         self.path = path
         self.provider = used[0] if used else "CPUExecutionProvider"
-        # graph.INPUT_NAME in every export; read from the graph so this module needs no torch
-        self.input_name = self.session.get_inputs()[0].name
 
     def infer(self, images: np.ndarray) -> Dict[str, np.ndarray]:
-        results = self.session.run(list(self.outputs), {self.input_name: np.ascontiguousarray(images)})
+        results = self.session.run(list(self.outputs), {INPUT_NAME: np.ascontiguousarray(images)})
         return dict(zip(self.outputs, results))
 
     def describe(self) -> str:
