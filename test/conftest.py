@@ -38,7 +38,7 @@ def pytest_configure(config) -> None:
 def pytest_collection_modifyitems(config, items) -> None:
     if importlib.util.find_spec("torch") is not None:
         return
-    skip = pytest.mark.skip(reason="needs torch, which this Python lacks (for 3.8 it pulls CUDA packages)")
+    skip = pytest.mark.skip(reason="needs torch, which this Python lacks (as make test's 3.8 and Jazzy venvs)")
     for item in items:
         if item.get_closest_marker("needs_torch") or TORCH_FIXTURES.intersection(item.fixturenames):
             item.add_marker(skip)

@@ -74,8 +74,8 @@ def prepare_onnx(card: ModelCard, outputs: Sequence[str], precision: str, cache_
         return shipped  # needs no torch: the shipped export runs where only onnxruntime is installed
     from ..nets import require_torch
 
-    require_torch(f"backend onnxruntime: model card {card.name} ships no fp32 export with outputs "
-                  f"{', '.join(outputs)}, and exporting one ({precision})")
+    require_torch(f"backend onnxruntime: model card {card.name} has no shipped ONNX export for this run "
+                  f"({precision}, outputs {', '.join(outputs)}); exporting one")
     from ..export import card_digest, export_onnx, quantize_int8
 
     key = f"{card.name}-{card_digest(card)}-{'+'.join(outputs)}"
