@@ -54,7 +54,13 @@ def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
 
 # Packages some subcommands import that a Python may lack (the Jetson's 3.8), and why.
 OPTIONAL_PACKAGES = {"rosbags": "rosbags needs Python 3.10+: run the bag tools in a newer Python",
-                     "torch": "install torch (pinned in requirements.txt)"}
+                     "torch": "install torch (pinned in requirements.txt)",
+                     "rclpy": "source a ROS 2 install, or make setup for the ROS 2 wheels"}
+
+
+def _missing_package(package: str) -> str:
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    return f"needs {package}, which is not installed in this Python ({version}); {OPTIONAL_PACKAGES[package]}"
 
 
 def _load(module_name: str):
@@ -76,8 +82,7 @@ def _optional_package(exc: ModuleNotFoundError) -> str:
 
 def _unavailable(package: str) -> types.SimpleNamespace:
     """A stand-in for a subcommand whose package is missing: its --help and its run say so in one line."""
-    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
-    message = f"needs {package}, which is not installed in this Python ({version}); {OPTIONAL_PACKAGES[package]}"
+    message = _missing_package(package)
 
     def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.set_defaults(unavailable=True)  # main() then reads no further arguments
@@ -103,6 +108,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         return int(args.run(args) or 0)
     except RailSegError as exc:
         print(f"rail-seg {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:  # a package imported on the way (demo: rosbags, rclpy)
+        print(f"rail-seg {args.command}: error: {_missing_package(_optional_package(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"rail-seg {args.command}: interrupted", file=sys.stderr)

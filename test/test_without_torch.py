@@ -133,4 +133,7 @@ def test_every_command_is_listed_and_the_bag_tools_explain_a_missing_rosbags(tmp
     assert helped.returncode == 0 and "needs rosbags" in helped.stdout and "Python 3.10+" in helped.stdout
     _one_line_error(_rail_seg_without(["rosbags"], "bench", "bags/sample", "--model", "rail_default", "--out",
                                       str(tmp_path / "report")), "rail-seg bench: error: needs rosbags", "3.10+")
-    assert not (tmp_path / "report").exists()
+    # demo imports rosbags only once it runs
+    _one_line_error(_rail_seg_without(["rosbags"], "demo", "--out", str(tmp_path / "demo")),
+                    "rail-seg demo: error: needs rosbags")
+    assert not (tmp_path / "report").exists() and not (tmp_path / "demo").exists()
