@@ -1,0 +1,147 @@
+"""The exact sparse head: class ids at any output size straight from the network's low-resolution logits.
+
+The networks end with a bilinear resize of C logit planes (align_corners=True) and an argmax. A bilinearly
+interpolated logit vector is a convex combination of its cell's four low-resolution corners, so where
+all four corners share one argmax the interpolated vector has it too (every pairwise difference is a
+non-negative combination of non-negative differences). Only pixels of *mixed* cells are interpolated, and
+there only the classes that can win: class c can be the argmax inside a cell only if its largest corner
+value reaches the largest corner-minimum of any class (a class never falls below its smallest corner).
+The labels equal a full upsample + argmax but for float ties (1 pixel of 2,097,152 on the reference frame).
+
+The same rule samples any output grid, so labels come straight at the camera's resolution (one
+resampling instead of a resize to the network's size and another to the camera's).
+
+Sample positions follow torch's ``interpolate(..., align_corners=True)`` in float32: output pixel ``o``
+of ``n`` reads source position ``o * extent / (n - 1)``. ``extent`` is ``size - 1`` for the whole map;
+``resize: fit`` gives a smaller one, so the padding is cut away before sampling (``content_extent``).
+
+Pure numpy: per frame only the mixed pixels (~10 % at stride 8) times the surviving classes (~2-3) are
+interpolated. Confidence (largest softmax probability) is computed exactly at the low-resolution grid
+points and bilinearly interpolated between them (an approximation, see :func:`sparse_confidence`).
+"""
+
+from typing import Optional, Tuple
+
+import numpy as np
+
+# Resize conventions the head reproduces (the networks' last resize; see nets/*.FINAL_RESIZE_ALIGN_CORNERS).
+ALIGN_CORNERS = True
+
+
+def content_extent(low_size: int, model_size: int, content_size: int) -> float:
+    """Source extent, in low-resolution pixels, of the first ``content_size`` of ``model_size`` model pixels.
+
+    The network's resize maps model pixel ``p`` to ``p * (low_size - 1) / (model_size - 1)``; the last
+    content pixel ``content_size - 1`` is where the output grid must end (``resize: fit`` pads after it).
+    """
+    if model_size <= 1:
+        return 0.0
+    return (content_size - 1) * (low_size - 1) / (model_size - 1)
+
+
+def sample_axis(out_size: int, low_size: int, extent: Optional[float] = None) -> Tuple[np.ndarray, np.ndarray,
+                                                                                      np.ndarray]:
+    """Per output index along one axis: the lower source index, the upper one and the upper one's weight.
+
+    float32 as torch computes it (scale = extent / (out - 1); src = scale * o; i0 = floor(src)).
+    """
+    extent = float(low_size - 1) if extent is None else float(extent)
+    scale = np.float32(extent / (out_size - 1)) if out_size > 1 else np.float32(0.0)
+    src = np.arange(out_size, dtype=np.float32) * scale
+    lower = np.minimum(src.astype(np.int64), low_size - 1)
+    upper = np.minimum(lower + 1, low_size - 1)
+    weight = (src - lower.astype(np.float32)).astype(np.float32)
+    weight[upper == lower] = 0.0  # the last row or column: torch reads it with weight 1
+    return lower, upper, weight
+
+
+def _uniform_cells(low_labels: np.ndarray) -> np.ndarray:
+    """h x w bool: cell (i, j) (corners i..i+1, j..j+1, the last row and column repeated) has one label."""
+    padded = np.pad(low_labels, ((0, 1), (0, 1)), mode="edge")
+    top_left = padded[:-1, :-1]
+    return (top_left == padded[:-1, 1:]) & (top_left == padded[1:, :-1]) & (top_left == padded[1:, 1:])
+
+
+def _candidates(flat_logits: np.ndarray, corners: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """For K mixed cells: the classes that can win there (ascending, padded by repeats) and their corners.
+
+    ``corners`` is 4 x K flat indices (top-left, top-right, bottom-left, bottom-right). Returns classes
+    (M x K) and values (M x 4 x K), M the largest number of candidates of any cell.
+    """
+    values = flat_logits[:, corners]  # C x 4 x K
+    floor = values.min(axis=1).max(axis=0)  # K: the winner's value is at least this everywhere in the cell
+    possible = values.max(axis=1) >= floor  # C x K
+    count = possible.sum(axis=0)
+    order = np.argsort(~possible, axis=0, kind="stable")[: int(count.max())]  # candidates first, ascending
+    padding = np.arange(order.shape[0])[:, None] >= count[None, :]
+    order = np.where(padding, order[0][None, :], order)  # a repeat never changes argmax's first-index pick
+    return order, np.take_along_axis(values, order[:, None, :], axis=0)
+
+
+def sparse_labels(logits: np.ndarray, out_size: Tuple[int, int], extent: Optional[Tuple[float, float]] = None,
+                  low_labels: Optional[np.ndarray] = None) -> np.ndarray:
+    """C x h x w float logits -> H x W uint8 class ids of their bilinear (align_corners) upsampling's argmax.
+
+    ``extent`` (rows, columns) in low-resolution pixels: the part of the map the output covers (default the
+    whole map; see :func:`content_extent`). ``low_labels``: the logits' argmax, if the graph computed it.
+    """
+    channels, low_h, low_w = logits.shape
+    height, width = out_size
+    extent_y, extent_x = extent if extent is not None else (low_h - 1, low_w - 1)
+    y0, y1, wy = sample_axis(height, low_h, extent_y)
+    x0, x1, wx = sample_axis(width, low_w, extent_x)
+    if low_labels is None:
+        low_labels = logits.argmax(axis=0)
+    low_labels = low_labels.astype(np.uint8, copy=False)
+    uniform = _uniform_cells(low_labels)
+    # every pixel first gets its cell's top-left label: right wherever the cell is uniform
+    labels = np.ascontiguousarray(low_labels[:, x0][y0])
+    mixed_columns = ~uniform[:, x0]  # h x W
+    pixels = np.flatnonzero(mixed_columns[y0])
+    if pixels.size == 0:
+        return labels
+    rows, cols = np.divmod(pixels, width)
+    cells = np.flatnonzero(~uniform)
+    cell_y, cell_x = np.divmod(cells, low_w)
+    below, right = np.minimum(cell_y + 1, low_h - 1), np.minimum(cell_x + 1, low_w - 1)
+    corners = np.stack([cell_y * low_w + cell_x, cell_y * low_w + right, below * low_w + cell_x,
+                        below * low_w + right])
+    classes, values = _candidates(logits.reshape(channels, -1), corners)
+    slot = np.empty(low_h * low_w, np.int64)
+    slot[cells] = np.arange(cells.size)
+    pixel_cell = slot[y0[rows] * low_w + x0[cols]]
+    v = values[:, :, pixel_cell]  # M x 4 x P
+    wx1, wy1 = wx[cols], wy[rows]
+    wx0, wy0 = np.float32(1) - wx1, np.float32(1) - wy1
+    # torch's order of operations: rows outer, columns inner
+    interpolated = (v[:, 0] * wx0 + v[:, 1] * wx1) * wy0 + (v[:, 2] * wx0 + v[:, 3] * wx1) * wy1
+    best = interpolated.argmax(axis=0)
+    labels.reshape(-1)[pixels] = classes[best, pixel_cell]
+    return labels
+
+
+def low_resolution_confidence(logits: np.ndarray) -> np.ndarray:
+    """h x w float32: the largest softmax probability at each low-resolution grid point (exact there)."""
+    top = logits.max(axis=0, keepdims=True)
+    return (1.0 / np.exp(logits - top).sum(axis=0)).astype(np.float32)
+
+
+def bilinear(plane: np.ndarray, out_size: Tuple[int, int], extent: Optional[Tuple[float, float]] = None) -> np.ndarray:
+    """One h x w float plane resized like the networks' final resize (align_corners), separably."""
+    low_h, low_w = plane.shape
+    extent_y, extent_x = extent if extent is not None else (low_h - 1, low_w - 1)
+    y0, y1, wy = sample_axis(out_size[0], low_h, extent_y)
+    x0, x1, wx = sample_axis(out_size[1], low_w, extent_x)
+    columns = plane[:, x0] * (np.float32(1) - wx) + plane[:, x1] * wx  # h x W
+    return columns[y0] * (np.float32(1) - wy)[:, None] + columns[y1] * wy[:, None]
+
+
+def sparse_confidence(logits: np.ndarray, out_size: Tuple[int, int],
+                      extent: Optional[Tuple[float, float]] = None) -> np.ndarray:
+    """H x W uint8 confidence x 255: exact at the low-resolution grid points, bilinear between them.
+
+    The full head takes the softmax of interpolated logits instead; the two differ most across class
+    borders, where the interpolated logits' maximum dips (the full head's confidence is lower there).
+    """
+    confidence = bilinear(low_resolution_confidence(logits), out_size, extent)
+    return np.round(confidence * 255.0).astype(np.uint8)
