@@ -20,12 +20,18 @@ interpolated. Confidence (largest softmax probability) is computed exactly at th
 points and bilinearly interpolated between them (an approximation, see :func:`sparse_confidence`).
 """
 
-from typing import Optional, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-# Resize conventions the head reproduces (the networks' last resize; see nets/*.FINAL_RESIZE_ALIGN_CORNERS).
-ALIGN_CORNERS = True
+# names of the low-resolution graph's outputs (graph.LowResolutionGraph exports them)
+LOW_LOGITS = "low_logits"
+LOW_LABELS = "low_labels"
+LOW_RESOLUTION_OUTPUTS = (LOW_LOGITS, LOW_LABELS)
+
+# Where the labels are computed: auto (the sparse head on the CPU, the graph's own full head on a GPU),
+# sparse (this module), full (upsampling and argmax inside the graph).
+HEADS = ("auto", "sparse", "full")
 
 
 def content_extent(low_size: int, model_size: int, content_size: int) -> float:
@@ -95,12 +101,11 @@ def sparse_labels(logits: np.ndarray, out_size: Tuple[int, int], extent: Optiona
     low_labels = low_labels.astype(np.uint8, copy=False)
     uniform = _uniform_cells(low_labels)
     # every pixel first gets its cell's top-left label: right wherever the cell is uniform
-    labels = np.ascontiguousarray(low_labels[:, x0][y0])
-    mixed_columns = ~uniform[:, x0]  # h x W
-    pixels = np.flatnonzero(mixed_columns[y0])
-    if pixels.size == 0:
+    # (np.take: several times faster than fancy indexing for these gathers)
+    labels = np.take(np.take(low_labels, x0, axis=1), y0, axis=0)
+    rows, cols, cell_rows, cell_cols = _mixed_pixels(uniform, y0, x0)
+    if rows.size == 0:
         return labels
-    rows, cols = np.divmod(pixels, width)
     cells = np.flatnonzero(~uniform)
     cell_y, cell_x = np.divmod(cells, low_w)
     below, right = np.minimum(cell_y + 1, low_h - 1), np.minimum(cell_x + 1, low_w - 1)
@@ -109,15 +114,33 @@ def sparse_labels(logits: np.ndarray, out_size: Tuple[int, int], extent: Optiona
     classes, values = _candidates(logits.reshape(channels, -1), corners)
     slot = np.empty(low_h * low_w, np.int64)
     slot[cells] = np.arange(cells.size)
-    pixel_cell = slot[y0[rows] * low_w + x0[cols]]
+    pixel_cell = slot[cell_rows * low_w + cell_cols]
     v = values[:, :, pixel_cell]  # M x 4 x P
     wx1, wy1 = wx[cols], wy[rows]
     wx0, wy0 = np.float32(1) - wx1, np.float32(1) - wy1
     # torch's order of operations: rows outer, columns inner
     interpolated = (v[:, 0] * wx0 + v[:, 1] * wx1) * wy0 + (v[:, 2] * wx0 + v[:, 3] * wx1) * wy1
     best = interpolated.argmax(axis=0)
-    labels.reshape(-1)[pixels] = classes[best, pixel_cell]
+    labels[rows, cols] = classes[best, pixel_cell]
     return labels
+
+
+def _mixed_pixels(uniform: np.ndarray, y0: np.ndarray, x0: np.ndarray) -> Tuple[np.ndarray, ...]:
+    """Output rows and columns of the pixels in mixed cells, and their cells' rows and columns.
+
+    Built from the cell rows (output rows of one cell row are consecutive, y0 being sorted), so no
+    scan of the whole output image is needed.
+    """
+    cell_row, col = np.nonzero(~uniform[:, x0])  # per cell row, the output columns in mixed cells
+    first_row = np.searchsorted(y0, np.arange(uniform.shape[0]), side="left")
+    row_count = np.searchsorted(y0, np.arange(uniform.shape[0]), side="right") - first_row
+    repeats = row_count[cell_row]
+    total = int(repeats.sum())
+    offsets = np.arange(total) - np.repeat(np.cumsum(repeats) - repeats, repeats)
+    rows = np.repeat(first_row[cell_row], repeats) + offsets
+    cell_rows = np.repeat(cell_row, repeats)
+    cols = np.repeat(col, repeats)
+    return rows, cols, cell_rows, x0[cols]
 
 
 def low_resolution_confidence(logits: np.ndarray) -> np.ndarray:
@@ -145,3 +168,18 @@ def sparse_confidence(logits: np.ndarray, out_size: Tuple[int, int],
     """
     confidence = bilinear(low_resolution_confidence(logits), out_size, extent)
     return np.round(confidence * 255.0).astype(np.uint8)
+
+
+def head_outputs(raw: Dict[str, np.ndarray], outputs: Sequence[str], out_size: Tuple[int, int],
+                 extent: Optional[Tuple[float, float]] = None) -> Dict[str, np.ndarray]:
+    """The low-resolution graph's outputs (N frames) -> ``labels`` / ``confidence`` (N x H x W uint8)."""
+    logits, low_labels = raw[LOW_LOGITS], raw.get(LOW_LABELS)
+    results: Dict[str, np.ndarray] = {}
+    if "labels" in outputs:
+        results["labels"] = np.stack([
+            sparse_labels(logits[i], out_size, extent, None if low_labels is None else low_labels[i])
+            for i in range(logits.shape[0])])
+    if "confidence" in outputs:
+        results["confidence"] = np.stack([sparse_confidence(logits[i], out_size, extent)
+                                          for i in range(logits.shape[0])])
+    return results

@@ -15,6 +15,7 @@ import numpy as np
 from .backends import Backend, create_backend
 from .contract import OUTPUT_RESOLUTIONS, Reject, Stage
 from .errors import FrameError, RailSegError
+from .head import LOW_LABELS, LOW_LOGITS, content_extent, sparse_confidence, sparse_labels
 from .labels import LabelSet
 from .model_card import ModelCard, load_card
 from .nets import get_architecture
@@ -116,6 +117,8 @@ class Segmenter:
 
     def postprocess(self, outputs: Dict[str, np.ndarray], plan: ResizePlan) -> Tuple[np.ndarray, Optional[np.ndarray]]:
         """Backend outputs -> labels (and confidence) at the output resolution."""
+        if self.backend.low_resolution:
+            return self._sparse_postprocess(outputs, plan)
         ch, cw = plan.content
         to_input = self.output_resolution == "input" and plan.frame != plan.content
         height, width = plan.frame
@@ -135,6 +138,17 @@ class Segmenter:
             labels = cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST)
         return np.ascontiguousarray(labels), confidence
 
+    def _sparse_postprocess(self, outputs: Dict[str, np.ndarray],
+                            plan: ResizePlan) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+        """Low-resolution logits -> labels sampled straight at the output size, the padding cut away first."""
+        logits = outputs[LOW_LOGITS][0]
+        size = plan.frame if self.output_resolution == "input" else plan.content
+        extent = tuple(content_extent(low, model, content)
+                       for low, model, content in zip(logits.shape[1:], plan.model, plan.content))
+        labels = sparse_labels(logits, size, extent, outputs[LOW_LABELS][0] if LOW_LABELS in outputs else None)
+        confidence = sparse_confidence(logits, size, extent) if "confidence" in self.backend.outputs else None
+        return labels, confidence
+
     def colorize(self, labels: np.ndarray) -> np.ndarray:
         """Palette image, one table lookup per pixel."""
         return cv2.LUT(cv2.merge((labels, labels, labels)), self._palette_lut)
@@ -151,7 +165,7 @@ class Segmenter:
         t0 = time.perf_counter()
         batch, plan = self.preprocess(image)
         t1 = time.perf_counter()
-        outputs = self.backend.infer(batch)
+        outputs = self.backend.run_graph(batch) if self.backend.low_resolution else self.backend.infer(batch)
         t2 = time.perf_counter()
         labels, confidence = self.postprocess(outputs, plan)
         color_image = self.colorize(labels) if (color or overlay) else None
