@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
 from conftest import shared_path, write_small_card
+
 from rail_seg_ros.backends.onnxruntime_backend import OnnxRuntimeBackend
 from rail_seg_ros.head import LOW_LABELS, LOW_LOGITS, content_extent, sparse_confidence, sparse_labels
 from rail_seg_ros.model_card import card_for_architecture, load_card

@@ -89,9 +89,14 @@ def test_bad_frames_are_refused(small_card):
 
 def test_onnxruntime_agrees_with_torch(tmp_path, cache_dir, frame):
     card = load_card(str(write_small_card(tmp_path, architecture="fast_scnn", size=(128, 256), seed=2)))
-    torch_labels = Segmenter(card, create_backend(card, "torch")).process(frame).labels
-    ort_labels = Segmenter(card, create_backend(card, "onnxruntime", cache_dir=cache_dir)).process(frame).labels
+    torch_backend, ort_backend = create_backend(card, "torch"), create_backend(card, "onnxruntime", cache_dir=cache_dir)
+    torch_labels = Segmenter(card, torch_backend, output_resolution="model").process(frame).labels
+    ort_labels = Segmenter(card, ort_backend, output_resolution="model").process(frame).labels
     assert (torch_labels == ort_labels).mean() >= 0.999
+    # at the frame's size the sparse head (onnxruntime's CPU default) samples the logits there, where torch's
+    # labels are resized by nearest neighbour from the network's size: the same classes, other borders
+    at_frame = (Segmenter(card, torch_backend).process(frame).labels == Segmenter(card, ort_backend).process(frame).labels)
+    assert 0.95 < at_frame.mean() < 1.0
 
 
 def test_auto_picks_onnxruntime_on_a_cpu_machine():
