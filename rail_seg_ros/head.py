@@ -68,11 +68,11 @@ def _uniform_cells(low_labels: np.ndarray) -> np.ndarray:
     return (top_left == padded[:-1, 1:]) & (top_left == padded[1:, :-1]) & (top_left == padded[1:, 1:])
 
 
-def _candidates(flat_logits: np.ndarray, corners: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+def _candidates(flat_logits: np.ndarray, corners: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For K mixed cells: the classes that can win there (ascending, padded by repeats) and their corners.
 
     ``corners`` is 4 x K flat indices (top-left, top-right, bottom-left, bottom-right). Returns classes
-    (M x K) and values (M x 4 x K), M the largest number of candidates of any cell.
+    (M x K), values (M x 4 x K) and the number of candidates per cell (K), M the largest of them.
     """
     values = flat_logits[:, corners]  # C x 4 x K
     floor = values.min(axis=1).max(axis=0)  # K: the winner's value is at least this everywhere in the cell
@@ -81,7 +81,7 @@ def _candidates(flat_logits: np.ndarray, corners: np.ndarray) -> Tuple[np.ndarra
     order = np.argsort(~possible, axis=0, kind="stable")[: int(count.max())]  # candidates first, ascending
     padding = np.arange(order.shape[0])[:, None] >= count[None, :]
     order = np.where(padding, order[0][None, :], order)  # a repeat never changes argmax's first-index pick
-    return order, np.take_along_axis(values, order[:, None, :], axis=0)
+    return order, np.take_along_axis(values, order[:, None, :], axis=0), count
 
 
 def sparse_labels(logits: np.ndarray, out_size: Tuple[int, int], extent: Optional[Tuple[float, float]] = None,
@@ -111,18 +111,43 @@ def sparse_labels(logits: np.ndarray, out_size: Tuple[int, int], extent: Optiona
     below, right = np.minimum(cell_y + 1, low_h - 1), np.minimum(cell_x + 1, low_w - 1)
     corners = np.stack([cell_y * low_w + cell_x, cell_y * low_w + right, below * low_w + cell_x,
                         below * low_w + right])
-    classes, values = _candidates(logits.reshape(channels, -1), corners)
+    classes, values, count = _candidates(logits.reshape(channels, -1), corners)
     slot = np.empty(low_h * low_w, np.int64)
     slot[cells] = np.arange(cells.size)
     pixel_cell = slot[cell_rows * low_w + cell_cols]
-    v = values[:, :, pixel_cell]  # M x 4 x P
-    wx1, wy1 = wx[cols], wy[rows]
-    wx0, wy0 = np.float32(1) - wx1, np.float32(1) - wy1
-    # torch's order of operations: rows outer, columns inner
-    interpolated = (v[:, 0] * wx0 + v[:, 1] * wx1) * wy0 + (v[:, 2] * wx0 + v[:, 3] * wx1) * wy1
-    best = interpolated.argmax(axis=0)
-    labels[rows, cols] = classes[best, pixel_cell]
+    labels[rows, cols] = _interpolated_argmax(classes, values, count, pixel_cell, wy[rows], wx[cols])
     return labels
+
+
+# Mixed pixels are interpolated in chunks of this many (bounded memory when a small network's labels are
+# sampled at a much larger frame), grouped by how many classes can win in their cell.
+CHUNK_PIXELS = 1 << 16
+CANDIDATE_GROUPS = ((2, 2), (3, 4), (5, 8), (9, 1 << 30))
+
+
+def _interpolated_argmax(classes: np.ndarray, values: np.ndarray, count: np.ndarray, pixel_cell: np.ndarray,
+                         wy1: np.ndarray, wx1: np.ndarray) -> np.ndarray:
+    """The argmax of the bilinearly interpolated candidate logits at every mixed pixel."""
+    result = np.empty(pixel_cell.size, np.uint8)
+    deepest = values.shape[0]
+    if deepest <= CANDIDATE_GROUPS[1][1]:  # few candidates anywhere: one group, no selection pass
+        groups = [np.arange(pixel_cell.size)]
+        depths = [deepest]
+    else:
+        pixel_count = count[pixel_cell]
+        groups = [np.flatnonzero((pixel_count >= least) & (pixel_count <= most)) for least, most in CANDIDATE_GROUPS]
+        depths = [min(most, deepest) for _, most in CANDIDATE_GROUPS]
+    for group, depth in zip(groups, depths):  # candidates come first, padded by repeats: depth rows suffice
+        for start in range(0, group.size, CHUNK_PIXELS):
+            chosen = group[start:start + CHUNK_PIXELS]
+            cell = pixel_cell[chosen]
+            v = values[:depth, :, cell]  # depth x 4 x pixels
+            x1, y1 = wx1[chosen], wy1[chosen]
+            x0, y0 = np.float32(1) - x1, np.float32(1) - y1
+            # torch's order of operations: rows outer, columns inner
+            interpolated = (v[:, 0] * x0 + v[:, 1] * x1) * y0 + (v[:, 2] * x0 + v[:, 3] * x1) * y1
+            result[chosen] = classes[interpolated.argmax(axis=0), cell]
+    return result
 
 
 def _mixed_pixels(uniform: np.ndarray, y0: np.ndarray, x0: np.ndarray) -> Tuple[np.ndarray, ...]:
