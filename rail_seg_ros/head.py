@@ -72,16 +72,17 @@ def _candidates(flat_logits: np.ndarray, corners: np.ndarray) -> Tuple[np.ndarra
     """For K mixed cells: the classes that can win there (ascending, padded by repeats) and their corners.
 
     ``corners`` is 4 x K flat indices (top-left, top-right, bottom-left, bottom-right). Returns classes
-    (M x K), values (M x 4 x K) and the number of candidates per cell (K), M the largest of them.
+    (K x M), values (K x 4 x M) and the number of candidates per cell (K), M the largest of them.
+    Cells are the leading axis so that gathering them per pixel copies contiguous rows.
     """
-    values = flat_logits[:, corners]  # C x 4 x K
-    floor = values.min(axis=1).max(axis=0)  # K: the winner's value is at least this everywhere in the cell
-    possible = values.max(axis=1) >= floor  # C x K
-    count = possible.sum(axis=0)
-    order = np.argsort(~possible, axis=0, kind="stable")[: int(count.max())]  # candidates first, ascending
-    padding = np.arange(order.shape[0])[:, None] >= count[None, :]
-    order = np.where(padding, order[0][None, :], order)  # a repeat never changes argmax's first-index pick
-    return order, np.take_along_axis(values, order[:, None, :], axis=0), count
+    values = np.ascontiguousarray(flat_logits[:, corners].transpose(2, 1, 0))  # K x 4 x C
+    floor = values.min(axis=1).max(axis=1)  # K: the winner's value is at least this everywhere in the cell
+    possible = values.max(axis=1) >= floor[:, None]  # K x C
+    count = possible.sum(axis=1)
+    order = np.argsort(~possible, axis=1, kind="stable")[:, : int(count.max())]  # candidates first, ascending
+    padding = np.arange(order.shape[1])[None, :] >= count[:, None]
+    order = np.where(padding, order[:, :1], order)  # a repeat never changes argmax's first-index pick
+    return order, np.ascontiguousarray(np.take_along_axis(values, order[:, None, :], axis=2)), count
 
 
 def sparse_labels(logits: np.ndarray, out_size: Tuple[int, int], extent: Optional[Tuple[float, float]] = None,
@@ -129,7 +130,7 @@ def _interpolated_argmax(classes: np.ndarray, values: np.ndarray, count: np.ndar
                          wy1: np.ndarray, wx1: np.ndarray) -> np.ndarray:
     """The argmax of the bilinearly interpolated candidate logits at every mixed pixel."""
     result = np.empty(pixel_cell.size, np.uint8)
-    deepest = values.shape[0]
+    deepest = values.shape[2]
     if deepest <= CANDIDATE_GROUPS[1][1]:  # few candidates anywhere: one group, no selection pass
         groups = [np.arange(pixel_cell.size)]
         depths = [deepest]
@@ -137,16 +138,16 @@ def _interpolated_argmax(classes: np.ndarray, values: np.ndarray, count: np.ndar
         pixel_count = count[pixel_cell]
         groups = [np.flatnonzero((pixel_count >= least) & (pixel_count <= most)) for least, most in CANDIDATE_GROUPS]
         depths = [min(most, deepest) for _, most in CANDIDATE_GROUPS]
-    for group, depth in zip(groups, depths):  # candidates come first, padded by repeats: depth rows suffice
+    for group, depth in zip(groups, depths):  # candidates come first, padded by repeats: depth columns suffice
         for start in range(0, group.size, CHUNK_PIXELS):
             chosen = group[start:start + CHUNK_PIXELS]
             cell = pixel_cell[chosen]
-            v = values[:depth, :, cell]  # depth x 4 x pixels
-            x1, y1 = wx1[chosen], wy1[chosen]
+            v = np.take(values, cell, axis=0)[:, :, :depth]  # pixels x 4 x depth
+            x1, y1 = wx1[chosen, None], wy1[chosen, None]
             x0, y0 = np.float32(1) - x1, np.float32(1) - y1
             # torch's order of operations: rows outer, columns inner
             interpolated = (v[:, 0] * x0 + v[:, 1] * x1) * y0 + (v[:, 2] * x0 + v[:, 3] * x1) * y1
-            result[chosen] = classes[interpolated.argmax(axis=0), cell]
+            result[chosen] = classes.reshape(-1)[cell * deepest + interpolated.argmax(axis=1)]
     return result
 
 

@@ -21,6 +21,9 @@ from .model_card import ModelCard, load_card
 from .nets import get_architecture
 
 UPSAMPLING = ("nearest", "bilinear")
+# The sparse head samples labels straight at the frame's size up to this many output pixels per
+# low-resolution logit cell (16 x 16; 1920x1080 from a 1024x2048 network's stride-8 logits: ~63).
+DIRECT_PIXELS_PER_CELL = 256
 
 
 @dataclass(frozen=True)
@@ -140,13 +143,25 @@ class Segmenter:
 
     def _sparse_postprocess(self, outputs: Dict[str, np.ndarray],
                             plan: ResizePlan) -> Tuple[np.ndarray, Optional[np.ndarray]]:
-        """Low-resolution logits -> labels sampled straight at the output size, the padding cut away first."""
+        """Low-resolution logits -> labels sampled at the output size, the padding cut away first.
+
+        Straight at the frame's size where its pixels per low-resolution cell are few enough
+        (``DIRECT_PIXELS_PER_CELL``: a 1024x2048 network for 1920x1080 frames); otherwise, e.g. a 288x512
+        network for 1920x1080 frames, mixed cells are so large that sampling at the network's size and
+        resizing by nearest neighbour costs a fraction.
+        """
         logits = outputs[LOW_LOGITS][0]
-        size = plan.frame if self.output_resolution == "input" else plan.content
         extent = tuple(content_extent(low, model, content)
                        for low, model, content in zip(logits.shape[1:], plan.model, plan.content))
-        labels = sparse_labels(logits, size, extent, outputs[LOW_LABELS][0] if LOW_LABELS in outputs else None)
-        confidence = sparse_confidence(logits, size, extent) if "confidence" in self.backend.outputs else None
+        size = plan.frame if self.output_resolution == "input" else plan.content
+        direct = size[0] * size[1] <= DIRECT_PIXELS_PER_CELL * logits.shape[1] * logits.shape[2]
+        sample = size if direct else plan.content
+        labels = sparse_labels(logits, sample, extent, outputs[LOW_LABELS][0] if LOW_LABELS in outputs else None)
+        confidence = sparse_confidence(logits, sample, extent) if "confidence" in self.backend.outputs else None
+        if sample != size:
+            labels = cv2.resize(labels, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
+            if confidence is not None:
+                confidence = cv2.resize(confidence, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
         return labels, confidence
 
     def colorize(self, labels: np.ndarray) -> np.ndarray:
