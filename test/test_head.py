@@ -3,6 +3,7 @@ one-class frames, and the reference frame through ONNX Runtime for SqueezeNAS an
 
 from dataclasses import replace
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -12,7 +13,7 @@ from conftest import shared_path, write_small_card
 from rail_seg_ros.backends.onnxruntime_backend import OnnxRuntimeBackend
 from rail_seg_ros.head import LOW_LABELS, LOW_LOGITS, content_extent, sparse_confidence, sparse_labels
 from rail_seg_ros.model_card import card_for_architecture, load_card
-from rail_seg_ros.pipeline import Segmenter
+from rail_seg_ros.pipeline import DIRECT_PIXELS_PER_CELL, Segmenter
 
 CAMERA = (1080, 1920)
 EXACT_ENOUGH = 0.99999  # float ties only
@@ -122,15 +123,22 @@ def test_fast_scnn_reference_frame(reference_input, cache_dir, tmp_path):
     _check_reference_frame(card, reference_input, cache_dir)
 
 
-def test_pipeline_labels_at_the_camera_resolution(small_card, cache_dir):
+def test_pipeline_labels_at_the_frame_resolution(small_card, cache_dir):
     card = load_card(str(small_card))
     segmenter = Segmenter(card, OnnxRuntimeBackend(card, "fp32", "cpu", ("labels", "confidence"), cache_dir))
-    frame = np.random.default_rng(7).integers(0, 256, CAMERA + (3,), dtype=np.uint8)
-    result = segmenter.process(frame)
-    assert result.labels.shape == result.confidence.shape == CAMERA
-    assert result.color.shape == result.overlay.shape == CAMERA + (3,)
-    batch, _ = segmenter.preprocess(frame)
-    logits = segmenter.backend.run_graph(batch)[LOW_LOGITS][0]
-    assert (result.labels == full_head(logits, CAMERA)).mean() >= EXACT_ENOUGH
+    rng = np.random.default_rng(7)
+    for frame_size in [(240, 480), CAMERA]:
+        frame = rng.integers(0, 256, frame_size + (3,), dtype=np.uint8)
+        result = segmenter.process(frame)
+        assert result.labels.shape == result.confidence.shape == frame_size
+        assert result.color.shape == result.overlay.shape == frame_size + (3,)
+        batch, _ = segmenter.preprocess(frame)
+        logits = segmenter.backend.run_graph(batch)[LOW_LOGITS][0]
+        cells = logits.shape[1] * logits.shape[2]
+        if frame_size[0] * frame_size[1] <= DIRECT_PIXELS_PER_CELL * cells:  # sampled straight at the frame's size
+            expected = full_head(logits, frame_size)
+        else:  # mixed cells too large: at the network's size, then nearest neighbour
+            expected = cv2.resize(full_head(logits, card.input_size), frame_size[::-1], interpolation=cv2.INTER_NEAREST)
+        assert (result.labels == expected).mean() >= EXACT_ENOUGH, frame_size
     model = Segmenter(card, segmenter.backend, output_resolution="model").process(frame)
     assert model.labels.shape == card.input_size
