@@ -12,14 +12,15 @@ def test_speed_script_measures_every_engine_and_the_pipeline(tmp_path):
     out = tmp_path / "speed.json"
     done = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "speed.py"), "--models", "squeezenas_mac_small",
-         "--sizes", "128x256", "--pipeline-size", "128x256", "--frames", "128x256,135x240", "--runs", "2",
-         "--warmup", "1", "--settle", "0", "--json", str(out)],
+         "--size", "128x256", "--outputs", "network,135x240", "--frames", "128x256,135x240", "--runs", "2",
+         "--warmup", "1", "--settle", "0", "--no-node", "--json", str(out)],
         capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     figures = json.loads(out.read_text())
-    (row,) = figures["model_only"]
-    engines = ("torch eager", "torch channels_last", "onnxruntime fp32", "onnxruntime int8")
-    assert row["size"] == [128, 256] and all(row[name] > 0 for name in engines)
+    rows = figures["model_only"]
+    engines = ("torch eager", "ort fp32 full", "ort fp32 sparse", "ort int8 sparse")
+    assert [r["labels"] for r in rows] == ["128x256", "135x240"]
+    assert all(r["size"] == [128, 256] and all(r[name] > 0 for name in engines) for r in rows)
     assert [p["frame"] for p in figures["pipeline"]] == [[128, 256], [135, 240]]
-    assert all(p["pipeline_ms"] > 0 and p["model_ms"] > 0 for p in figures["pipeline"])
-    assert "fps ratio" in done.stdout and "ort/torch" in done.stdout
+    assert all(p["pipeline_ms"] > 0 and p["model_ms"] > 0 and p["stages_ms"] for p in figures["pipeline"])
+    assert "fps ratio" in done.stdout and "sprs/trch" in done.stdout and figures["node"] is None
