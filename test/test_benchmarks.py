@@ -1,9 +1,14 @@
 """The benchmark script runs end to end (figures are not checked: speed is not asserted in tests)."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+from conftest import ros_domain
+
+from rail_seg_ros.contract import NODE_STAGES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,3 +29,18 @@ def test_speed_script_measures_every_engine_and_the_pipeline(tmp_path):
     assert [p["frame"] for p in figures["pipeline"]] == [[128, 256], [135, 240]]
     assert all(p["pipeline_ms"] > 0 and p["model_ms"] > 0 and p["stages_ms"] for p in figures["pipeline"])
     assert "fps ratio" in done.stdout and "sprs/trch" in done.stdout and figures["node"] is None
+
+
+def test_speed_script_reports_the_node_stage_times(tmp_path):
+    out = tmp_path / "speed.json"
+    env = dict(os.environ, ROS_DOMAIN_ID=str(ros_domain(71)), ROS_LOCALHOST_ONLY="1",
+               ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "speed.py"), "--models", "squeezenas_mac_small",
+         "--size", "128x256", "--outputs", "network", "--frames", "128x256", "--runs", "1", "--warmup", "0",
+         "--settle", "0", "--int8-skip", "squeezenas_mac_small", "--node-frames", "3", "--json", str(out)],
+        capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    node = json.loads(out.read_text())["node"]
+    assert set(node) == set(NODE_STAGES) and all(ms >= 0 for ms in node.values())
+    assert "node stage times" in done.stdout
