@@ -185,6 +185,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="seconds of pause before each timed model-only frame")
     parser.add_argument("--no-node", action="store_true", help="skip the node's stage timings (no DDS)")
     parser.add_argument("--node-frames", type=int, default=20, help="1920x1080 frames sent to the node")
+    parser.add_argument("--cache-dir", metavar="DIR",
+                        help="keep exported and int8 graphs here for the next run (default: a temporary folder)")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     args = parser.parse_args(argv)
     if args.quick:
@@ -199,7 +201,8 @@ def main(argv=None) -> int:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     results: dict = {"model_only": [], "pipeline": [], "node": None}
     with tempfile.TemporaryDirectory() as tmp:
-        cache = Path(tmp)
+        cache = Path(args.cache_dir or tmp)
+        cache.mkdir(parents=True, exist_ok=True)
         print(f"{'model':<22}{'size':>10}{'labels':>10}{'torch':>10}{'ort full':>10}{'ort sprs':>10}{'int8 sprs':>10}"
               f"{'full/trch':>11}{'sprs/trch':>11}{'sprs/full':>11}{'int8/fp32':>11}")
         for arch in args.models.split(","):
