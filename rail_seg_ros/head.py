@@ -95,8 +95,8 @@ def sparse_labels(logits: np.ndarray, out_size: Tuple[int, int], extent: Optiona
     channels, low_h, low_w = logits.shape
     height, width = out_size
     extent_y, extent_x = extent if extent is not None else (low_h - 1, low_w - 1)
-    y0, y1, wy = sample_axis(height, low_h, extent_y)
-    x0, x1, wx = sample_axis(width, low_w, extent_x)
+    y0, _, wy = sample_axis(height, low_h, extent_y)  # the upper neighbours are the cells' corners below
+    x0, _, wx = sample_axis(width, low_w, extent_x)
     if low_labels is None:
         low_labels = logits.argmax(axis=0)
     low_labels = low_labels.astype(np.uint8, copy=False)
