@@ -93,10 +93,10 @@ def test_onnxruntime_agrees_with_torch(tmp_path, cache_dir, frame):
     torch_labels = Segmenter(card, torch_backend, output_resolution="model").process(frame).labels
     ort_labels = Segmenter(card, ort_backend, output_resolution="model").process(frame).labels
     assert (torch_labels == ort_labels).mean() >= 0.999
-    # at the frame's size the sparse head (onnxruntime's CPU default) samples the logits there, where torch's
-    # labels are resized by nearest neighbour from the network's size: the same classes, other borders
+    # 1920x1080 from a 128x256 network: the sparse head's cells are large, so it samples at the network's
+    # size and resizes by nearest neighbour, as torch's path does (test_head checks the direct sampling)
     at_frame = (Segmenter(card, torch_backend).process(frame).labels == Segmenter(card, ort_backend).process(frame).labels)
-    assert 0.95 < at_frame.mean() < 1.0
+    assert at_frame.mean() >= 0.999
 
 
 def test_auto_picks_onnxruntime_on_a_cpu_machine():
