@@ -1,7 +1,9 @@
 """ONNX Runtime backend: the CPU provider with full graph optimisation, CUDA and TensorRT providers when present.
 
 The graph comes from the card's shipped export when it has the outputs asked for, otherwise it is
-exported once into the engine cache (keyed by weights, input size, outputs and precision).
+exported once into the engine cache (keyed by weights, input size, outputs and precision). On the CPU
+provider the graph stops before the network's final resize and the sparse head (``head.py``) computes
+the labels (``head="full"`` keeps upsampling and argmax in the graph, as the GPU providers do).
 """
 
 import os
