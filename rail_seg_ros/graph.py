@@ -65,3 +65,30 @@ class SegmentationGraph(nn.Module):
         if "logits" in self.outputs:
             results.append(logits)
         return tuple(results)
+
+
+# ---- the low-resolution graph: the sparse head's input (rail_seg_ros/head.py) -----------------------
+from .head import LOW_LABELS, LOW_LOGITS, LOW_RESOLUTION_OUTPUTS  # noqa: E402,F401 (kept apart from the imports above)
+
+
+def has_low_resolution_head(net: nn.Module) -> bool:
+    """Whether ``net`` ends with the bilinear align_corners resize the sparse head reproduces."""
+    return hasattr(net, "low_resolution_logits") and getattr(net, "FINAL_RESIZE_ALIGN_CORNERS", False)
+
+
+class LowResolutionGraph(nn.Module):
+    """Preprocess -> the network without its final resize: N x C x h x w float logits and their N x h x w
+    uint8 argmax. The sparse head computes the labels at any output size from them."""
+
+    outputs = LOW_RESOLUTION_OUTPUTS
+
+    def __init__(self, card: ModelCard, net: nn.Module):
+        super().__init__()
+        if not has_low_resolution_head(net):
+            raise ValueError(f"{type(net).__name__} has no low_resolution_logits with an align_corners resize")
+        self.preprocess = Preprocess(card)
+        self.net = net
+
+    def forward(self, image: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        logits = self.net.low_resolution_logits(self.preprocess(image))
+        return logits, logits.argmax(dim=1).to(torch.uint8)

@@ -395,8 +395,10 @@ def fill_image_msg(msg, array: np.ndarray, encoding: str):
     """Set height/width/encoding/is_bigendian/step/data of an Image message from ``array``; return it.
 
     rosbags dataclasses get a flat uint8 numpy view of ``array`` (shared, no copy, when ``array`` is
-    contiguous); rclpy messages get an array.array('B') filled with one memcpy, which the generated
-    setter stores as is (bytes or lists would be converted element by element).
+    contiguous); rclpy messages get an array.array('B') filled with one memcpy (bytes or lists would be
+    converted element by element where field checks are on, as in Humble). It goes straight into the
+    generated ``_data`` slot: Humble's setter stores an array.array as is, but Kilted's (field checks off)
+    copies it again, which cost ~4 ms of CPU for labels + colour + overlay at 1920x1080 here.
     """
     height, width, is_bigendian, step, flat = _encode_parts(array, encoding)
     msg.height = height
@@ -409,5 +411,8 @@ def fill_image_msg(msg, array: np.ndarray, encoding: str):
     else:
         data = _array_module.array("B")
         data.frombytes(flat)
-        msg.data = data
+        if "_data" in getattr(type(msg), "__slots__", ()):
+            msg._data = data
+        else:
+            msg.data = data
     return msg

@@ -1,7 +1,9 @@
 """ONNX Runtime backend: the CPU provider with full graph optimisation, CUDA and TensorRT providers when present.
 
 The graph comes from the card's shipped export when it has the outputs asked for, otherwise it is
-exported once into the engine cache (keyed by weights, input size, outputs and precision).
+exported once into the engine cache (keyed by weights, input size, outputs and precision). On the CPU
+provider the graph stops before the network's final resize and the sparse head (``head.py``) computes
+the labels (``head="full"`` keeps upsampling and argmax in the graph, as the GPU providers do).
 """
 
 import os
@@ -12,6 +14,7 @@ import numpy as np
 
 from ..errors import RailSegError
 from ..graph_io import INPUT_NAME
+from ..head import HEADS, LOW_RESOLUTION_OUTPUTS, head_outputs
 from ..model_card import ModelCard
 from .base import Backend
 
@@ -60,6 +63,27 @@ def _providers(device: str, precision: str, cache_dir: Path) -> List:
     return chosen
 
 
+def _torch_importable() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def sparse_head_used(card: ModelCard, head: str, outputs: Sequence[str], cpu_only: bool) -> bool:
+    """Whether the graph stops before the final resize: the default on the CPU provider (the head is
+    then ~half the frame's time), unless the full-resolution logits are asked for or a shipped graph
+    cannot be re-exported here (no torch)."""
+    if head not in HEADS:
+        raise RailSegError(f"head {head!r} is not one of {', '.join(HEADS)}")
+    if head == "full" or "logits" in outputs:
+        return False
+    if head == "auto" and (not cpu_only or (card.onnx and not _torch_importable())):
+        return False
+    return True
+
+
 def graph_outputs(onnx_path: Path) -> Tuple[str, ...]:
     import onnx
 
@@ -101,15 +125,19 @@ class OnnxRuntimeBackend(Backend):
     def __init__(self, card: ModelCard, precision: str = "fp32", device: str = "cpu",
                  outputs: Tuple[str, ...] = ("labels",), cache_dir: Optional[Path] = None,
                  threads: Optional[int] = None, calibration: Optional[str] = None,
-                 onnx_path: Optional[Path] = None, net=None):
+                 onnx_path: Optional[Path] = None, net=None, head: str = "auto"):
+        """``head``: auto (the sparse head on the CPU, the full one in the graph on a GPU), sparse or full."""
         import onnxruntime as ort
 
         cache_dir = Path(cache_dir or DEFAULT_CACHE).expanduser()
         cache_dir.mkdir(parents=True, exist_ok=True)
         providers = _providers(device, precision, cache_dir)
         gpu_precision = precision if isinstance(providers[0], tuple) else None
+        self.low_resolution = onnx_path is None and sparse_head_used(
+            card, head, outputs, providers == ["CPUExecutionProvider"])
+        self.graph_outputs = LOW_RESOLUTION_OUTPUTS if self.low_resolution else tuple(outputs)
         path = Path(onnx_path) if onnx_path else prepare_onnx(
-            card, outputs, "fp32" if gpu_precision else precision, cache_dir, calibration, net)
+            card, self.graph_outputs, "fp32" if gpu_precision else precision, cache_dir, calibration, net)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads or physical_cores()
@@ -125,9 +153,14 @@ class OnnxRuntimeBackend(Backend):
         self.path = path
         self.provider = used[0] if used else "CPUExecutionProvider"
 
+    def run_graph(self, images: np.ndarray) -> Dict[str, np.ndarray]:
+        results = self.session.run(list(self.graph_outputs), {INPUT_NAME: np.ascontiguousarray(images)})
+        return dict(zip(self.graph_outputs, results))
+
     def infer(self, images: np.ndarray) -> Dict[str, np.ndarray]:
-        results = self.session.run(list(self.outputs), {INPUT_NAME: np.ascontiguousarray(images)})
-        return dict(zip(self.outputs, results))
+        raw = self.run_graph(images)
+        return head_outputs(raw, self.outputs, self.input_size) if self.low_resolution else raw
 
     def describe(self) -> str:
-        return f"{self.name} ({self.provider}, {self.precision})"
+        head = ", sparse head" if self.low_resolution else ""
+        return f"{self.name} ({self.provider}, {self.precision}{head})"
