@@ -241,7 +241,7 @@ class TensorRTBackend(Backend):
             frames = calibration_frames(calibration, card)
         return export_for_tensorrt(card, path, self.outputs, self.precision, frames)
 
-    def _bind_buffers(self, trt, torch) -> Dict[str, "torch.Tensor"]:
+    def _bind_buffers(self, trt, torch) -> dict:
         dtypes = {trt.DataType.FLOAT: torch.float32, trt.DataType.HALF: torch.float16,
                   trt.DataType.INT32: torch.int32, trt.DataType.INT8: torch.int8}
         if hasattr(trt.DataType, "UINT8"):

@@ -5,8 +5,15 @@ import os
 from pathlib import Path
 
 from rail_seg_ros.backends import cache
-from rail_seg_ros.backends.cache import (EXPORT_VERSION, cache_key, calibration_digest, card_digest,
-                                         default_cache_dir, prepare_cache_dir, runtime_digest)
+from rail_seg_ros.backends.cache import (
+    EXPORT_VERSION,
+    cache_key,
+    calibration_digest,
+    card_digest,
+    default_cache_dir,
+    prepare_cache_dir,
+    runtime_digest,
+)
 from rail_seg_ros.model_card import ModelCard
 
 
