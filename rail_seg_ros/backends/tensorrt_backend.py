@@ -113,6 +113,11 @@ def _recording_logger(trt):
     return RecordingLogger()
 
 
+def timing_cache_path(folder: Path, identity: List[str]) -> Path:
+    """One timing cache per TensorRT version and GPU (timings do not carry over between them)."""
+    return folder / f"timing-{runtime_digest(identity)}.cache"
+
+
 def _attach_timing_cache(config, path: Optional[Path]):
     if path is None or not hasattr(config, "create_timing_cache"):
         return None
@@ -216,7 +221,7 @@ class TensorRTBackend(Backend):
                 identity = runtime_identity(trt, index)
                 key = cache_key(card, self.outputs, precision, calibration, identity, graph_file=onnx_path)
                 engine_path = folder / f"{key}.engine"
-                timing = folder / f"timing-{runtime_digest(identity)}.cache"
+                timing = timing_cache_path(folder, identity)
 
                 def build() -> None:
                     graph = Path(onnx_path) if onnx_path else self._export(card, folder / f"{key}.onnx", calibration)

@@ -107,6 +107,12 @@ def _attr(node, name: str, default=None):
     return default
 
 
+def _type_name(elem_type: Optional[int]) -> str:
+    from onnx import TensorProto
+
+    return TensorProto.DataType.Name(elem_type).lower() if elem_type else "an unknown type"
+
+
 def _node_name(node) -> str:
     return node.name or (node.output[0] if node.output else node.op_type)
 
@@ -167,7 +173,11 @@ def _check_uint8(graph: _Graph) -> List[Problem]:
             if graph.types.get(out) != UINT8 or node.op_type == "QuantizeLinear":
                 continue  # uint8 Q/DQ is reported by the zero-point rule
             source_type = graph.types.get(node.input[0]) if node.input else None
-            if node.op_type == "Cast" and out in graph.outputs and source_type in FLOAT_TYPES:
+            if node.op_type == "Cast" and out in graph.outputs:
+                if source_type not in FLOAT_TYPES:
+                    problems.append(Problem(_node_name(node), node.op_type,
+                                            f"casts {_type_name(source_type)} to uint8 for {out}: TensorRT casts "
+                                            "to uint8 only from float (TensorRT graphs give int32 labels)"))
                 continue
             if node.op_type == "Constant":
                 if not any(c.op_type in ("QuantizeLinear", "DequantizeLinear") for c in graph.consumers.get(out, [])):
