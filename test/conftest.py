@@ -25,6 +25,13 @@ def ros_domain(domain: int) -> int:
     """The ROS domain a test uses: its own number plus the checkout's offset (domains go up to 232)."""
     return domain + DOMAIN_OFFSET
 
+
+
+def pytest_configure(config) -> None:
+    # full-size graph sweeps: they run by default (and in CI); -m "not heavy" leaves them out locally
+    config.addinivalue_line("markers", "heavy: slow full-size export sweeps (deselect with -m 'not heavy')")
+
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 FIXTURES = SHARED / "fixtures"
 SQUEEZENAS = FIXTURES / "squeezenas"

@@ -72,6 +72,17 @@ def _runtime_identity() -> List[str]:
     return parts
 
 
+def tensorrt_engine_folder(cache_dir: Path, card: ModelCard, outputs: Sequence[str], precision: str,
+                           calibration: Optional[str], graph: Path) -> Path:
+    """Where the TensorRT provider keeps its engines for ``graph``: onnxruntime names them by the model's
+    file and node names, so the folder is named by the graph's content (a retrained model of the same file
+    name gets new engines) and by the runtime they are tied to."""
+    folder = cache_dir / "onnxruntime-tensorrt" / cache_key(card, outputs, precision, calibration,
+                                                            _runtime_identity(), graph_file=graph)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def _providers(device: str, precision: str, engine_cache: Optional[Path]) -> List:
     """``engine_cache``: the folder for the TensorRT provider's engines (None: that provider is not used)."""
     have = available_providers()
@@ -138,11 +149,7 @@ class OnnxRuntimeBackend(Backend):
         graph_precision = precision if precision == "int8" or not tensorrt else "fp32"  # fp16: a provider flag
         path = Path(onnx_path) if onnx_path else prepare_onnx(
             card, outputs, graph_precision, cache_dir, calibration, net, for_tensorrt=tensorrt)
-        engine_cache = None
-        if tensorrt:  # named by the graph's content: a retrained model of the same file name gets new engines
-            engine_cache = cache_dir / "onnxruntime-tensorrt" / cache_key(
-                card, outputs, precision, calibration, _runtime_identity(), graph_file=path)
-            engine_cache.mkdir(parents=True, exist_ok=True)
+        engine_cache = tensorrt_engine_folder(cache_dir, card, outputs, precision, calibration, path) if tensorrt else None
         providers = _providers(device, precision, engine_cache)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

@@ -10,11 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from backends.fake_tensorrt import ENGINE_MAGIC, make_module
 from rail_seg_ros.backends import resolve_backend_name
 from rail_seg_ros.backends import tensorrt_backend as backend
 from rail_seg_ros.errors import RailSegError
-
-from .fake_tensorrt import ENGINE_MAGIC, make_module
 
 VERSIONS = ("8.5.2.2", "10.3.0", "11.0.0")
 
