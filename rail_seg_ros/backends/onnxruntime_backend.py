@@ -112,22 +112,24 @@ def prepare_onnx(card: ModelCard, outputs: Sequence[str], precision: str, cache_
                  calibration: Optional[str] = None, net=None, for_tensorrt: bool = False) -> Path:
     """The ONNX file to run for ``card``: shipped, cached, or exported now (int8: quantised now).
 
-    ``for_tensorrt``: int8 in the symmetric Q/DQ form with float biases that TensorRT builds.
+    ``for_tensorrt``: the form TensorRT takes whole (see export.export_for_tensorrt): int32 labels, int8 as
+    symmetric Q/DQ with float biases; otherwise onnxruntime's provider hands what TensorRT refuses to CUDA.
     """
     from ..export import export_onnx, quantize_int8
 
     shipped = card.resolve(card.onnx) if card.onnx else None
-    if shipped is not None and precision == "fp32" and set(outputs) <= set(graph_outputs(shipped)):
+    if shipped is not None and precision == "fp32" and set(outputs) <= set(graph_outputs(shipped)) \
+            and not for_tensorrt:
         return shipped
-    fp32_path = cache_dir / f"{cache_key(card, outputs, 'fp32')}.onnx"
+    form = ("tensorrt",) if for_tensorrt else ()
+    fp32_path = cache_dir / f"{cache_key(card, outputs, 'fp32', runtime=form)}.onnx"
     if not fp32_path.exists():
-        export_onnx(card, fp32_path, outputs, net=net)
+        export_onnx(card, fp32_path, outputs, label_dtype="int32" if for_tensorrt else "uint8", net=net)
     if precision == "fp32":
         return fp32_path
     if precision != "int8":
         raise RailSegError(f"backend onnxruntime: precision {precision} on the CPU is not supported (fp32 or int8)")
-    form = "int8-tensorrt" if for_tensorrt else "int8"
-    int8_path = cache_dir / f"{cache_key(card, outputs, 'int8', calibration, (form,))}.onnx"
+    int8_path = cache_dir / f"{cache_key(card, outputs, 'int8', calibration, form)}.onnx"
     if not int8_path.exists():
         from ..calibration import calibration_frames
 
@@ -167,8 +169,11 @@ class OnnxRuntimeBackend(Backend):
         self.provider = used[0] if used else "CPUExecutionProvider"
 
     def infer(self, images: np.ndarray) -> Dict[str, np.ndarray]:
-        results = self.session.run(list(self.outputs), {INPUT_NAME: np.ascontiguousarray(images)})
-        return dict(zip(self.outputs, results))
+        results = dict(zip(self.outputs, self.session.run(list(self.outputs),
+                                                          {INPUT_NAME: np.ascontiguousarray(images)})))
+        if "labels" in results and results["labels"].dtype != np.uint8:  # int32 in the TensorRT form
+            results["labels"] = results["labels"].astype(np.uint8)
+        return results
 
     def describe(self) -> str:
         return f"{self.name} ({self.provider}, {self.precision})"
