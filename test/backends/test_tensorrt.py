@@ -195,3 +195,30 @@ def test_tensorrt_gpu_engine_matches_torch(tmp_path):
     assert np.mean(engine.infer(frame)["labels"] == expected) > 0.99
     engine.close()
     engine.close()  # twice is harmless
+
+
+def test_create_backend_passes_the_cuda_device(monkeypatch):
+    from rail_seg_ros.backends import create_backend
+    from rail_seg_ros.model_card import load_card
+
+    seen = {}
+
+    class Recorder:
+        def __init__(self, card, precision, device, outputs, cache_dir, calibration):
+            seen.update(device=device, calibration=calibration)
+
+    monkeypatch.setattr(backend, "tensorrt_available", lambda: True)
+    monkeypatch.setattr(backend, "TensorRTBackend", Recorder)
+    create_backend(load_card("rail_default"), "tensorrt", "int8", "cuda:1", calibration="bags/sample")
+    assert seen == {"device": "cuda:1", "calibration": "bags/sample"}
+
+
+def test_close_releases_the_engine_and_is_safe_twice():
+    engine = backend.TensorRTBackend.__new__(backend.TensorRTBackend)  # no GPU: the state a built one has
+    engine.engine, engine.context, engine.runtime = object(), object(), object()
+    engine.buffers, engine.engine_path = {"image": object()}, Path("e.engine")
+    engine.close()
+    engine.close()
+    assert engine.engine is None and engine.context is None and engine.buffers == {}
+    with pytest.raises(RailSegError, match="was closed"):
+        engine.infer(np.zeros((1, 4, 4, 3), np.uint8))
