@@ -36,7 +36,7 @@ MIN_OPSET = {"8.5": 7, "10": 9, "11": 9}
 SUPPORTED_OPS: Dict[str, Sequence[int]] = {
     "Add": (), "ArgMax": (), "AveragePool": (), "BatchNormalization": (1, 2, 3, 4), "Cast": (), "Clip": (),
     "Concat": (), "Constant": (), "Conv": (), "ConvTranspose": (), "DequantizeLinear": (1, 2), "Div": (),
-    "Exp": (), "Flatten": (), "Gather": (), "GlobalAveragePool": (), "HardSigmoid": (), "HardSwish": (),
+    "Exp": (), "Expand": (), "Flatten": (), "Gather": (), "GlobalAveragePool": (), "HardSigmoid": (), "HardSwish": (),
     "Identity": (), "Max": (), "MaxPool": (), "Mul": (), "Pad": (1,), "Pow": (), "QuantizeLinear": (1, 2),
     "Reciprocal": (), "ReduceMax": (1,), "ReduceMean": (1,), "ReduceSum": (1,), "Relu": (), "Reshape": (),
     "Resize": (), "Round": (), "Shape": (), "Sigmoid": (), "Slice": (3,), "Softmax": (), "Split": (),
