@@ -21,6 +21,7 @@ import argparse
 import sys
 import tempfile
 from pathlib import Path
+from typing import Optional
 
 from ..backends import PRECISIONS
 from ..backends.tensorrt_check import TARGETS, check_graph
@@ -88,7 +89,7 @@ def _existing(path: str) -> Path:
     return Path(path)
 
 
-def _report_check(path: Path, target: str, precision: str, shown: Path = None) -> int:
+def _report_check(path: Path, target: str, precision: str, shown: Optional[Path] = None) -> int:
     """Print one line per node TensorRT ``target`` would refuse; 2 if any, else 0."""
     problems = check_graph(path, target, precision)
     name = shown or path
