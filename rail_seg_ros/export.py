@@ -1,4 +1,6 @@
-"""torch -> ONNX (fp32, or int8 by static QDQ quantisation) -> TensorRT engine, each checked against torch.
+"""torch -> ONNX: the fp32 graph, its int8 QDQ forms (onnxruntime's, and the symmetric one TensorRT takes),
+and the TensorRT form (int32 labels), each checkable against torch. Engines are built from these by
+backends/tensorrt_backend.py, after backends/tensorrt_check.py has checked the graph.
 
 The graph exported is :class:`~rail_seg_ros.graph.SegmentationGraph`: uint8 RGB frames in, class ids out.
 Conversion traps of these networks (see shared/docs/deployment.md) are avoided in the networks
