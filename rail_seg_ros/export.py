@@ -1,10 +1,17 @@
-"""torch -> ONNX: the fp32 graph, its int8 QDQ forms (onnxruntime's, and the symmetric one TensorRT takes),
-and the TensorRT form (int32 labels), each checkable against torch. Engines are built from these by
-backends/tensorrt_backend.py, after backends/tensorrt_check.py has checked the graph.
+"""torch -> ONNX: the graph every ONNX and TensorRT backend runs, its int8 forms, and the TensorRT form.
 
-The graph exported is :class:`~rail_seg_ros.graph.SegmentationGraph`: uint8 RGB frames in, class ids out.
-Conversion traps of these networks (see shared/docs/deployment.md) are avoided in the networks
-themselves: explicit resize sizes, no adaptive pooling, static shapes, opset 17 for TensorRT 8.5.
+- ``export_onnx``: :class:`~rail_seg_ros.graph.SegmentationGraph` (uint8 RGB frames in, class ids out)
+  with a static 1 x H x W x 3 input at opset 17 (what TensorRT 8.5 on JetPack 5 parses), then two exact
+  rewrites that make ONNX Runtime faster (``_tune_for_onnxruntime``).
+- ``quantize_int8``: static QDQ quantisation of that file with onnxruntime, calibrated on frames:
+  onnxruntime's form (asymmetric uint8 activations, int32 biases) or the symmetric one TensorRT takes.
+- ``export_for_tensorrt``: the graph TensorRT builds from (int32 labels; int8 as symmetric Q/DQ).
+- ``compare_with_torch``: the largest logit difference and the share of equal labels against torch.
+
+TensorRT engines are not built here: ``backends.tensorrt_backend.build_engine`` parses the ONNX file
+this module writes, after ``backends.tensorrt_check`` has checked it. The conversion traps of these
+networks (see shared/docs/deployment.md) are avoided in the networks themselves: explicit resize sizes,
+fixed pooling windows, static shapes.
 """
 
 import tempfile
@@ -14,7 +21,6 @@ from typing import Iterable, Iterator, List, Sequence, Tuple
 
 import numpy as np
 
-from .backends.cache import EXPORT_VERSION, card_digest, file_digest  # noqa: F401 (re-exported)
 from .errors import RailSegError
 from .fileio import atomic_path
 from .graph import INPUT_NAME, SegmentationGraph
@@ -154,7 +160,7 @@ def compare_with_torch(onnx_path, card: ModelCard, net, frames: Iterable[np.ndar
     return {"max_logit_diff": max_diff, "label_agreement": agree / max(total, 1)}
 
 
-class _FramesReader:
+class _CalibrationReader:
     """onnxruntime's CalibrationDataReader over uint8 frames."""
 
     def __init__(self, frames: Iterable[np.ndarray]):
@@ -207,7 +213,7 @@ def quantize_int8(fp32_path, out_path, calibration: Iterable[np.ndarray], tensor
         try:
             quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
             quantize_static(
-                str(prepared), str(tmp), _FramesReader(calibration), quant_format=QuantFormat.QDQ,
+                str(prepared), str(tmp), _CalibrationReader(calibration), quant_format=QuantFormat.QDQ,
                 op_types_to_quantize=QUANTIZED_OPS, nodes_to_exclude=_float_nodes(onnx.load(str(prepared))),
                 per_channel=True, activation_type=QuantType.QInt8 if tensorrt else QuantType.QUInt8,
                 weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.Percentile,

@@ -3,23 +3,22 @@ normalisation, where the weights are and where they came from), read from config
 """
 
 import os
-import sys
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import yaml
 
 from .errors import RailSegError
 from .labels import LabelSet, get_label_set
 from .nets import ARCHITECTURES, get_architecture
+from .resources import data_dirs
 from .sizes import parse_size
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 RESIZE_POLICIES = ("stretch", "fit")
 COLOR_ORDERS = ("rgb", "bgr")
-PACKAGE = "rail_seg_ros"
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,7 @@ class ModelCard:
         if not candidates[0].is_absolute():
             if self.path:
                 candidates.append(Path(self.path).parent / relative)
-            candidates += [d / relative for d in models_dirs()]
+            candidates += [d / relative for d in data_dirs("models")]
         for candidate in candidates:
             if candidate.exists():
                 return candidate
@@ -80,32 +79,10 @@ class ModelCard:
         return yaml.safe_dump(data, sort_keys=False)
 
 
-def share_dirs() -> List[Path]:
-    """Where the package's data lives: the ROS share dir, the pip data_files prefix, the source tree."""
-    dirs: List[Path] = []
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        dirs.append(Path(get_package_share_directory(PACKAGE)))
-    except Exception:  # not a ROS install, or the package is not in the ament index
-        pass
-    dirs.append(Path(sys.prefix) / "share" / PACKAGE)
-    dirs.append(Path(__file__).resolve().parent.parent)  # source checkout / editable install
-    return [d for d in dict.fromkeys(dirs) if d.is_dir()]
-
-
-def models_dirs() -> List[Path]:
-    return [d / "models" for d in share_dirs() if (d / "models").is_dir()]
-
-
-def card_dirs() -> List[Path]:
-    return [d / "config" / "models" for d in share_dirs() if (d / "config" / "models").is_dir()]
-
-
 def available_cards() -> Dict[str, Path]:
     """Every shipped card by name (the first found wins, source tree last)."""
     cards: Dict[str, Path] = {}
-    for directory in reversed(card_dirs()):
+    for directory in reversed(data_dirs("cards")):
         for path in sorted(directory.glob("*.yaml")):
             cards[path.stem] = path
     return cards
@@ -121,7 +98,7 @@ def _card_from_dict(data: Dict[str, Any], origin: str) -> ModelCard:
     values = dict(data)
     if "input_size" in values:
         size = values["input_size"]
-        values["input_size"] = parse_size(size) if isinstance(size, str) else tuple(int(v) for v in size)
+        values["input_size"] = parse_size(size, option=f"model card {origin}: input_size")
     for key in ("mean", "std"):
         if key in values:
             values[key] = tuple(float(v) for v in values[key])

@@ -3,7 +3,7 @@
 import pytest
 
 from rail_seg_ros.errors import RailSegError
-from rail_seg_ros.model_card import available_cards, build_network, load_card, parse_size
+from rail_seg_ros.model_card import available_cards, build_network, load_card
 from rail_seg_ros.nets import ARCHITECTURES
 
 
@@ -82,8 +82,3 @@ def test_unknown_model_lists_what_is_known():
         load_card("resnet101")
 
 
-def test_parse_size():
-    assert parse_size("1088x1920") == (1088, 1920)
-    for bad in ("1088", "x", "0x10", "axb"):
-        with pytest.raises(RailSegError):
-            parse_size(bad)
