@@ -27,7 +27,9 @@ class Preprocess(nn.Module):
         self.register_buffer("scale", scale.view(1, 3, 1, 1), persistent=False)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        x = image.permute(0, 3, 1, 2).to(torch.float32)
+        # Cast first: TensorRT accepts a uint8 tensor only as a graph input feeding a Cast
+        # (onnx-tensorrt 10.x ModelImporter; 8.5 casts uint8 only to and from float)
+        x = image.to(torch.float32).permute(0, 3, 1, 2)
         if self.order != [0, 1, 2]:
             x = x[:, self.order]
         return (x - self.mean) * self.scale

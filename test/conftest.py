@@ -35,6 +35,8 @@ TORCH_FIXTURES = frozenset({"small_card"})  # fixtures that build a network with
 def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "needs_torch: builds, exports or loads a network with torch; skipped "
                                        "where torch is not installed (the Python 3.8 core run)")
+    # full-size graph sweeps: they run by default (and in CI); -m "not heavy" leaves them out locally
+    config.addinivalue_line("markers", "heavy: slow full-size export sweeps (deselect with -m 'not heavy')")
 
 
 def pytest_collection_modifyitems(config, items) -> None:

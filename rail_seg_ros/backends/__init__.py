@@ -47,7 +47,7 @@ def create_backend(card: ModelCard, backend: str = "auto", precision: str = "fp3
     if name == "tensorrt":
         from .tensorrt_backend import TensorRTBackend
 
-        return TensorRTBackend(card, precision, "cuda", outputs, cache_dir, calibration)
+        return TensorRTBackend(card, precision, device, outputs, cache_dir, calibration)
     if name == "onnxruntime":
         if not _onnxruntime_importable():
             raise RailSegError("backend onnxruntime: the onnxruntime package is not installed")
