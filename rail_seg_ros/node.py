@@ -301,7 +301,8 @@ class SegmentationNode(LifecycleNode):
         segmenter, stats, p = self._segmenter, self._stats, self._params
         start = time.perf_counter()
         try:
-            rgb = compressed_msg_to_rgb8(frame.msg) if frame.compressed else image_msg_to_rgb8(frame.msg)
+            decode = compressed_msg_to_rgb8 if frame.compressed else image_msg_to_rgb8
+            rgb = decode(frame.msg, p["max_pixels"])  # too_large frames are refused before decoding
             segmenter.plan(rgb.shape[0], rgb.shape[1])  # rejects frames too small to segment
         except FrameError as exc:  # the codec's ImageCodecError included; its reason is what is counted
             reason = exc.reason
