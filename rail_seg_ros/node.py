@@ -67,6 +67,7 @@ from .node_params import declare_parameters, unknown_overrides
 from .node_state import RATE_WINDOW_S, FrameSlot, ReceivedFrame, Stats
 from .pipeline import Segmenter
 from .qos import qos_profile
+from .ros_names import remap_problems
 
 LOG_EVERY_S = 10.0  # a problem of one kind is logged at most this often
 
@@ -451,7 +452,11 @@ class SegmentationNode(LifecycleNode):
 
 
 def main(args: Optional[List[str]] = None) -> int:
-    """``ros2 run rail_seg_ros segmentation_node [--ros-args ...]``; 2 on a bad parameter or model."""
+    """``ros2 run rail_seg_ros segmentation_node [--ros-args ...]``; 2 on a bad parameter, name or model."""
+    bad_names = remap_problems(sys.argv if args is None else args)
+    if bad_names:  # rcl would refuse them inside rclpy.init with a traceback
+        print(f"{NODE_NAME}: {bad_names[0]}", file=sys.stderr)
+        return 2
     rclpy.init(args=args)
     node = None
     try:
