@@ -30,8 +30,9 @@ from rail_seg_ros.backends import create_backend
 from rail_seg_ros.backends.torch_backend import TorchBackend
 from rail_seg_ros.commands.bench_model import time_backend
 from rail_seg_ros.image_codec import encode_image, fill_image_msg, image_msg_to_rgb8
-from rail_seg_ros.model_card import ModelCard, card_for_architecture, parse_size
+from rail_seg_ros.model_card import ModelCard, card_for_architecture
 from rail_seg_ros.pipeline import Segmenter
+from rail_seg_ros.sizes import parse_size
 
 # Pause before each timed frame: the previous engine's worker threads (torch's OpenMP pool, onnxruntime's
 # pool) keep spinning for a while after a run and would steal the 2 cores from the next engine.

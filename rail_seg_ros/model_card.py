@@ -4,23 +4,22 @@ normalisation, where the weights are and where they came from), read from config
 
 import math
 import os
-import sys
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import yaml
 
 from .errors import RailSegError
 from .labels import LabelSet, get_label_set
 from .nets import ARCHITECTURES, get_architecture
+from .resources import data_dirs
 from .sizes import parse_size
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 RESIZE_POLICIES = ("stretch", "fit")
 COLOR_ORDERS = ("rgb", "bgr")
-PACKAGE = "rail_seg_ros"
 
 
 @dataclass(frozen=True)
@@ -55,7 +54,7 @@ class ModelCard:
         if not candidates[0].is_absolute():
             if self.path:
                 candidates.append(Path(self.path).parent / relative)
-            candidates += [d / relative for d in models_dirs()]
+            candidates += [d / relative for d in data_dirs("models")]
         for candidate in candidates:
             if candidate.exists():
                 return candidate
@@ -83,32 +82,10 @@ class ModelCard:
         return yaml.safe_dump(data, sort_keys=False)
 
 
-def share_dirs() -> List[Path]:
-    """Where the package's data lives: the ROS share dir, the pip data_files prefix, the source tree."""
-    dirs: List[Path] = []
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        dirs.append(Path(get_package_share_directory(PACKAGE)))
-    except Exception:  # not a ROS install, or the package is not in the ament index
-        pass
-    dirs.append(Path(sys.prefix) / "share" / PACKAGE)
-    dirs.append(Path(__file__).resolve().parent.parent)  # source checkout / editable install
-    return [d for d in dict.fromkeys(dirs) if d.is_dir()]
-
-
-def models_dirs() -> List[Path]:
-    return [d / "models" for d in share_dirs() if (d / "models").is_dir()]
-
-
-def card_dirs() -> List[Path]:
-    return [d / "config" / "models" for d in share_dirs() if (d / "config" / "models").is_dir()]
-
-
 def available_cards() -> Dict[str, Path]:
     """Every shipped card by name (the first found wins, source tree last)."""
     cards: Dict[str, Path] = {}
-    for directory in reversed(card_dirs()):
+    for directory in reversed(data_dirs("cards")):
         for path in sorted(directory.glob("*.yaml")):
             cards[path.stem] = path
     return cards
@@ -118,20 +95,6 @@ def available_cards() -> Dict[str, Path]:
 MAX_INPUT_SIDE = 8192
 _TEXT_KEYS = ("name", "architecture", "label_set", "resize", "color_order", "source", "description")
 _PATH_KEYS = ("weights", "onnx")
-
-
-def _card_size(value: Any, origin: str) -> Tuple[int, int]:
-    """``input_size`` as written in a card: "HxW" or [H, W] of whole numbers."""
-    if isinstance(value, str):
-        try:
-            return parse_size(value)
-        except RailSegError as exc:
-            raise RailSegError(f"model card {origin}: input_size: {exc}") from None
-    if not isinstance(value, (list, tuple)) or len(value) != 2:
-        raise RailSegError(f"model card {origin}: input_size {value!r} is not [height, width] or \"HxW\"")
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-        raise RailSegError(f"model card {origin}: input_size {list(value)!r} must be two whole numbers of pixels")
-    return int(value[0]), int(value[1])
 
 
 def _card_triple(key: str, value: Any, origin: str) -> Tuple[float, float, float]:
@@ -164,7 +127,7 @@ def _card_from_dict(data: Dict[str, Any], origin: str) -> ModelCard:
     values = dict(data)
     _check_value_types(values, origin)
     if "input_size" in values:
-        values["input_size"] = _card_size(values["input_size"], origin)
+        values["input_size"] = parse_size(values["input_size"], option=f"model card {origin}: input_size")
     for key in ("mean", "std"):
         if key in values:
             values[key] = _card_triple(key, values[key], origin)

@@ -26,7 +26,7 @@ from .. import bench
 from ..contract import NODE_NAME
 from ..errors import RailSegError
 from ..report import check_report_target
-from .predict import add_model_arguments, segmenter_from_args
+from .model_args import add_model_arguments, segmenter_from_args
 
 LIVE_ONLY = (("rate", 1.0, "--rate"), ("max_rate", False, "--max-rate"), ("find_max_rate", False, "--find-max-rate"),
              ("iterations", 1, "--iterations"), ("record", None, "--record"),

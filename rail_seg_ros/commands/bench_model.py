@@ -10,13 +10,12 @@ import numpy as np
 
 from ..backends import create_backend
 from ..metrics import summarize_latencies
-from ..model_card import load_card, parse_size
-from .predict import add_model_arguments
+from .model_args import add_input_size_argument, add_model_arguments, card_from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
-    parser.add_argument("--input-size", metavar="HxW", help="network input size (default: the card's)")
+    add_input_size_argument(parser, help_text="network input size (default: the card's)")
     parser.add_argument("--runs", type=int, default=10, help="timed runs (default 10)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs first (default 2)")
     parser.add_argument("--threads", type=int, help="CPU threads (default: one per physical core)")
@@ -36,9 +35,7 @@ def time_backend(backend, frame: np.ndarray, runs: int, warmup: int) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    size = parse_size(args.input_size) if args.input_size else None
-    card = load_card(args.model, weights=args.weights, label_set=args.labels, color_order=args.color_order,
-                     input_size=size)
+    card = card_from_args(args)
     backend = create_backend(card, args.backend, args.precision, args.device, ("labels",), args.cache_dir,
                              args.threads, args.calib)
     rng = np.random.default_rng(0)

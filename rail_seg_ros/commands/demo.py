@@ -9,7 +9,8 @@ import argparse
 from pathlib import Path
 
 from ..errors import RailSegError
-from ..model_card import share_dirs
+from ..resources import find_data
+from .model_args import add_backend_argument, add_cache_argument
 
 DEFAULT_MODEL = "rail_default"
 DEFAULT_BAG = "sample"
@@ -20,10 +21,9 @@ def find_bag(name_or_path: str) -> Path:
     path = Path(name_or_path).expanduser()
     if path.exists():
         return path
-    for share in share_dirs():
-        shipped = share / "bags" / name_or_path
-        if shipped.exists():
-            return shipped
+    shipped = find_data("bags", name_or_path)
+    if shipped is not None:
+        return shipped
     raise RailSegError(f"bag {name_or_path}: not found here nor in the package's bags/ folder "
                        f"(regenerate it: see bags/README.md)")
 
@@ -31,10 +31,10 @@ def find_bag(name_or_path: str) -> Path:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bag", default=DEFAULT_BAG, help="bag to replay (default: the shipped sample)")
     parser.add_argument("--model", default=DEFAULT_MODEL, help="model card (default: rail_default)")
-    parser.add_argument("--backend", default="auto", help="inference backend of the node (default auto)")
+    add_backend_argument(parser)
     parser.add_argument("--rate", type=float, default=1.0, help="multiple of the recorded frame rate (default 1)")
     parser.add_argument("--out", default="demo-report", help="report folder (default ./demo-report)")
-    parser.add_argument("--cache-dir", help="where the node keeps exported graphs")
+    add_cache_argument(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 

@@ -12,27 +12,26 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from ..backends import PRECISIONS
 from ..calibration import calibration_frames
 from ..errors import RailSegError
 from ..export import compare_with_torch, export_onnx, quantize_int8
-from ..model_card import build_network, load_card
+from ..model_card import build_network
+from .model_args import add_card_arguments, add_input_size_argument, add_precision_argument, card_from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, metavar="CARD_OR_ARCH", help="model card name or path")
-    parser.add_argument("--weights", metavar="PATH", help="checkpoint to use instead of the card's")
+    add_card_arguments(parser)
+    add_input_size_argument(parser, help_text="input size of the exported graph (default: the card's)")
     parser.add_argument("--format", choices=("onnx", "engine"), default="onnx", help="what to write (default onnx)")
-    parser.add_argument("--precision", choices=PRECISIONS, default="fp32", help="numeric precision (default fp32)")
-    parser.add_argument("--calib", metavar="BAG_OR_DIR",
-                        help="frames for int8 calibration and for the check (default: synthetic rail scenes)")
+    add_precision_argument(parser, calib_help="frames for int8 calibration and for the check "
+                                              "(default: synthetic rail scenes)")
     parser.add_argument("--calib-frames", type=int, default=8, help="how many calibration frames (default 8)")
     parser.add_argument("--confidence", action="store_true", help="add the confidence output to the graph")
     parser.add_argument("--out", required=True, metavar="PATH", help="file to write")
 
 
 def run(args: argparse.Namespace) -> int:
-    card = load_card(args.model, weights=args.weights)
+    card = card_from_args(args)
     net = build_network(card)
     outputs = ("labels", "confidence") if args.confidence else ("labels",)
     frames = calibration_frames(args.calib, card, args.calib_frames)

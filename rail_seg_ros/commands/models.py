@@ -4,18 +4,19 @@ SqueezeNAS table: out_elems * k_h * k_w * c_in / groups) at the given input size
 import argparse
 import json
 
-from ..model_card import available_cards, parse_size, read_card
+from ..model_card import available_cards, read_card
 from ..nets import ARCHITECTURES, build_model, count_conv_macs, count_parameters
+from .model_args import add_input_size_argument, input_size_from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--input-size", default="1024x2048", metavar="HxW",
-                        help="input size for the GigaMACs (default: 1024x2048, the published figures' size)")
+    add_input_size_argument(parser, default="1024x2048",
+                            help_text="input size for the GigaMACs (default: 1024x2048, the published figures' size)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
 def run(args: argparse.Namespace) -> int:
-    height, width = parse_size(args.input_size)
+    height, width = input_size_from_args(args)
     rows = []
     for name, arch in ARCHITECTURES.items():
         model = build_model(name)

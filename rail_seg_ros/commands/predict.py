@@ -16,44 +16,17 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from ..backends import BACKENDS, PRECISIONS
 from ..datasets import read_rgb
 from ..errors import RailSegError
-from ..labels import LABEL_SETS
-from ..model_card import parse_size
-from ..pipeline import Segmenter
-
-
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options every command that runs a model shares."""
-    parser.add_argument("--model", required=True, metavar="CARD_OR_ARCH",
-                        help="a model card (shipped name or YAML path) or an architecture name (see rail-seg models)")
-    parser.add_argument("--weights", metavar="PATH", help="checkpoint to use instead of the card's")
-    parser.add_argument("--labels", choices=sorted(LABEL_SETS), help="label set of the weights (default: the card's)")
-    parser.add_argument("--color-order", choices=("rgb", "bgr"), help="channel order the weights expect")
-    parser.add_argument("--backend", choices=BACKENDS, default="auto",
-                        help="inference backend (default auto: tensorrt, onnxruntime+CUDA, onnxruntime CPU, torch)")
-    parser.add_argument("--precision", choices=PRECISIONS, default="fp32", help="numeric precision (default fp32)")
-    parser.add_argument("--device", default="auto", help="cpu, cuda or cuda:N (default: a GPU when there is one)")
-    parser.add_argument("--calib", metavar="BAG_OR_DIR",
-                        help="frames for int8 calibration (default: synthetic rail scenes)")
-    parser.add_argument("--cache-dir", metavar="DIR", help="where exported graphs and engines are kept "
-                        "(default ~/.cache/rail_seg_ros or $RAIL_SEG_CACHE)")
+from .model_args import add_input_size_argument, add_model_arguments, segmenter_from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
-    parser.add_argument("--input-size", metavar="HxW", help="run the network at this size instead of the card's")
+    add_input_size_argument(parser)
     parser.add_argument("--alpha", type=float, default=0.5, help="overlay opacity of the palette (default 0.5)")
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files (png, jpg, ...)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
-
-
-def segmenter_from_args(args: argparse.Namespace, **extra) -> Segmenter:
-    return Segmenter.from_options(
-        args.model, weights=args.weights, backend=args.backend, precision=args.precision, device=args.device,
-        label_set=args.labels, color_order=args.color_order, calibration=args.calib, cache_dir=args.cache_dir,
-        input_size=parse_size(args.input_size) if getattr(args, "input_size", None) else None, **extra)
 
 
 def _write_png(path: Path, image: np.ndarray, rgb: bool) -> None:

@@ -2,11 +2,11 @@
 
 import argparse
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Optional
 
 from rail_seg_ros import synth
 from rail_seg_ros.errors import RailSegError
-from rail_seg_ros.sizes import parse_size as parse_hxw
+from rail_seg_ros.sizes import parse_size
 
 DESCRIPTION = """\
 Draw procedural rail scenes (main lines, level crossings, stations, street tramways) with exact
@@ -23,17 +23,6 @@ The same --seed, --size and --n give the same frames.
 """
 
 BAG_SUFFIXES = {".mcap": "mcap", ".db3": "sqlite3", ".bag": None}
-
-
-def parse_size(text: str) -> Tuple[int, int]:
-    """``"HEIGHTxWIDTH"`` (e.g. ``"288x512"``) to (height, width), at least synth.MIN_SIZE each way."""
-    try:
-        height, width = parse_hxw(text)
-    except RailSegError as exc:
-        raise RailSegError(f"--size: {exc}") from None
-    if min(height, width) < synth.MIN_SIZE:
-        raise RailSegError(f"--size {text!r}: height and width must be at least {synth.MIN_SIZE} px")
-    return height, width
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -73,7 +62,7 @@ def bag_storage(out: Path, bag: bool, storage: Optional[str]) -> Optional[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Write the frames; print what was written. Returns the exit status."""
-    height, width = parse_size(args.size)
+    height, width = parse_size(args.size, minimum=synth.MIN_SIZE, option="--size")
     if args.n < 1:
         raise RailSegError(f"--n {args.n}: must be at least 1")
     if args.seed < 0:

@@ -34,7 +34,7 @@ from ..fileio import atomic_path
 from ..labels import IGNORE_ID, RAILSEM19, colorize
 from ..track import GroundCamera, Intrinsics, TrackAhead, TrackConfig, draw_track, load_camera_info
 from ..track.config import DEFAULT_OBSTACLES, ENVELOPE_HALF_WIDTH_M, ENVELOPE_HEIGHT_M, STANDARD_GAUGE_M
-from .predict import add_model_arguments, segmenter_from_args
+from .model_args import add_model_arguments, segmenter_from_args
 
 JSON_NAME = "track_ahead.json"
 
@@ -42,11 +42,9 @@ JSON_NAME = "track_ahead.json"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="LABELS_OR_IMAGES",
                         help="RailSem19 label maps (single-channel PNG ids) or images to segment with --model")
-    add_model_arguments(parser)
-    for action in parser._actions:   # the model is needed only for inputs that are not label maps
-        if "--model" in action.option_strings:
-            action.required = False
-            action.help = "model card for inputs that are images (not needed for label maps)"
+    # the model is needed only for inputs that are not label maps
+    add_model_arguments(parser, required=False,
+                        model_help="model card for inputs that are images (not needed for label maps)")
     parser.add_argument("--camera-info", required=True, metavar="YAML",
                         help="CameraInfo YAML of the camera (intrinsics; scaled when the labels have another size)")
     parser.add_argument("--camera-height", required=True, type=float, metavar="M",

@@ -7,8 +7,8 @@ from typing import Any, Dict, Optional, Tuple
 
 from ..errors import RailSegError
 from ..labels import LABEL_SETS
-from ..model_card import parse_size
 from ..nets import get_architecture
+from ..sizes import parse_size
 
 DATA_KINDS = ("railsem19", "cityscapes", "pairs", "bag", "synth")
 DATA_FORMS = "railsem19:ROOT, cityscapes:ROOT, pairs:ROOT, bag:PATH or synth:N"
@@ -110,8 +110,8 @@ def make_config(model: str, recipe: Optional[str] = None, **values: Any) -> Trai
         raise RailSegError(f"recipe {recipe!r} is unknown; known: {', '.join(RECIPES)}")
     merged: Dict[str, Any] = dict(RECIPES[recipe])
     merged.update({k: v for k, v in values.items() if v is not None})
-    if isinstance(merged.get("size"), str):
-        merged["size"] = parse_size(merged["size"])
+    if "size" in merged:  # "HxW" from the command line, [H, W] from a YAML config
+        merged["size"] = parse_size(merged["size"], option="--size")
     if isinstance(merged.get("augment"), str):
         merged["augment"] = parse_augment(merged["augment"])
     if "label_set" not in merged and "data" in merged:
