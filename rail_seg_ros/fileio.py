@@ -112,3 +112,16 @@ def check_output_file(path: PathLike, what: str = "--out") -> None:
     if target.is_dir():
         raise RailSegError(f"{what} {path}: is a folder; name a file")
     check_writable(target, what)
+
+
+def writable_folder(path: PathLike, what: str) -> Path:
+    """``path`` as a folder this process can write in, created if missing (an engine cache, say)."""
+    folder = Path(os.path.expanduser(str(path)))
+    if folder.exists() and not folder.is_dir():
+        raise RailSegError(f"{what} {path}: is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        os.rmdir(tempfile.mkdtemp(prefix=".rail-seg-probe-", dir=str(folder)))
+    except OSError as exc:
+        raise RailSegError(f"{what} {path}: cannot be written ({exc.strerror or exc})") from None
+    return folder

@@ -11,6 +11,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import RailSegError
+from ..fileio import writable_folder
 from ..graph import INPUT_NAME
 from ..model_card import ModelCard
 from .base import Backend
@@ -100,8 +101,7 @@ class OnnxRuntimeBackend(Backend):
                  onnx_path: Optional[Path] = None, net=None):
         import onnxruntime as ort
 
-        cache_dir = Path(cache_dir or DEFAULT_CACHE).expanduser()
-        cache_dir.mkdir(parents=True, exist_ok=True)
+        cache_dir = writable_folder(cache_dir or DEFAULT_CACHE, "engine cache folder")
         providers = _providers(device, precision, cache_dir)
         gpu_precision = precision if isinstance(providers[0], tuple) else None
         path = Path(onnx_path) if onnx_path else prepare_onnx(

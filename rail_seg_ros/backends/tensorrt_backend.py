@@ -14,6 +14,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from ..errors import RailSegError
+from ..fileio import writable_folder
 from ..graph import INPUT_NAME
 from ..model_card import ModelCard
 from .base import Backend
@@ -124,8 +125,7 @@ class TensorRTBackend(Backend):
         from .onnxruntime_backend import DEFAULT_CACHE
 
         super().__init__(precision, "cuda", tuple(outputs), card.input_size)
-        cache_dir = Path(cache_dir or DEFAULT_CACHE).expanduser()
-        cache_dir.mkdir(parents=True, exist_ok=True)
+        cache_dir = writable_folder(cache_dir or DEFAULT_CACHE, "engine cache folder")
         if engine_path is None:
             key = engine_cache_key(f"{card.name}-{card_digest(card)}-{'+'.join(outputs)}", card.input_size, precision)
             engine_path = cache_dir / f"{card.name}-{key}.engine"

@@ -26,6 +26,7 @@ from .. import bench
 from ..contract import NODE_NAME
 from ..errors import RailSegError
 from ..report import check_report_target
+from ..ros_names import check_topic, namespace_problem, node_name_problem
 from .model_args import add_model_arguments, segmenter_from_args
 
 LIVE_ONLY = (("rate", 1.0, "--rate"), ("max_rate", False, "--max-rate"), ("find_max_rate", False, "--find-max-rate"),
@@ -125,6 +126,29 @@ def _check_args(args: argparse.Namespace, out: Path) -> None:
     if args.record and Path(args.record).exists():
         raise RailSegError(f"--record {args.record}: exists already; choose a new bag name")
     check_report_target(out)  # a folder that is not a report is refused before the run, not after it
+    if args.typestore:
+        try:
+            bagmod.fallback_typestore(args.typestore)
+        except RailSegError as exc:
+            raise RailSegError(f"--typestore: {exc}") from None
+    _check_ros_names(args)
+
+
+def _check_ros_names(args: argparse.Namespace) -> None:
+    """Live mode's topic, namespace and node names, refused here rather than by rcl with a traceback."""
+    if args.mode != "live":
+        return
+    problems = [check_topic(args.input_topic, "--input-topic") if args.input_topic else None,
+                check_topic(args.image_topic, "--image-topic")]
+    if args.node_namespace:
+        problem = namespace_problem(args.node_namespace)
+        problems.append(f"--node-namespace {args.node_namespace!r} is not a valid ROS namespace: it {problem}"
+                        if problem else None)
+    problem = node_name_problem(args.node_name)
+    problems.append(f"--node-name {args.node_name!r} is not a valid ROS node name: it {problem}" if problem else None)
+    for problem in problems:
+        if problem:
+            raise RailSegError(problem)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ from pathlib import Path
 from ..calibration import calibration_frames
 from ..errors import RailSegError
 from ..export import compare_with_torch, export_onnx, quantize_int8
+from ..fileio import check_output_file
 from ..model_card import build_network
 from .model_args import add_card_arguments, add_input_size_argument, add_precision_argument, card_from_args
 
@@ -31,6 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.calib_frames < 1:
+        raise RailSegError(f"--calib-frames {args.calib_frames} must be at least 1 (the check against torch "
+                           f"runs on them too)")
+    check_output_file(args.out, "--out")
     card = card_from_args(args)
     net = build_network(card)
     outputs = ("labels", "confidence") if args.confidence else ("labels",)
