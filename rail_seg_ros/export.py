@@ -230,7 +230,7 @@ def file_digest(path, length: int = 12) -> str:
 
 def card_digest(card: ModelCard) -> str:
     """What identifies a card's graph: its weights' content and every setting baked into the graph."""
-    weights = card.resolve(card.weights) if card.weights else None
+    weights = card.weights_path() if card.resolve(card.weights) else None  # a folder is refused, not read
     parts: List[str] = [f"export{EXPORT_VERSION}", card.architecture, card.label_set,
                         "x".join(map(str, card.input_size)), card.color_order, repr(card.mean), repr(card.std),
                         file_digest(weights) if weights else "random-init"]

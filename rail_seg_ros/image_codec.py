@@ -161,6 +161,16 @@ def check_pixels(height: int, width: int, max_pixels: int, what: str) -> None:
                               f"limit of {max_pixels / 1e6:g} Mpx (max_pixels)", Reject.TOO_LARGE)
 
 
+def quiet_opencv() -> None:
+    """Keep OpenCV's own decoder warnings ("PNG input buffer is incomplete") off stderr: the codec's error says it.
+
+    Called by the entry points (CLI, node), not at import, so a library user's OpenCV logging is left alone.
+    """
+    logging = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging is not None:
+        logging.setLogLevel(logging.LOG_LEVEL_ERROR)
+
+
 def decode_image_bytes(data, flags: int, what: str, max_pixels: int = MAX_PIXELS_DEFAULT) -> Optional[np.ndarray]:
     """cv2.imdecode of image file bytes after the pixel check from the header (None: not decodable).
 

@@ -62,7 +62,7 @@ from .contract import (
     status_name,
 )
 from .errors import FrameError, RailSegError
-from .image_codec import compressed_msg_to_rgb8, fill_image_msg, image_msg_to_rgb8
+from .image_codec import compressed_msg_to_rgb8, fill_image_msg, image_msg_to_rgb8, quiet_opencv
 from .node_params import declare_parameters, unknown_overrides
 from .node_state import RATE_WINDOW_S, FrameSlot, ReceivedFrame, Stats
 from .pipeline import Segmenter
@@ -457,6 +457,7 @@ def main(args: Optional[List[str]] = None) -> int:
     if bad_names:  # rcl would refuse them inside rclpy.init with a traceback
         print(f"{NODE_NAME}: {bad_names[0]}", file=sys.stderr)
         return 2
+    quiet_opencv()
     rclpy.init(args=args)
     node = None
     try:
