@@ -162,10 +162,7 @@ def check_pixels(height: int, width: int, max_pixels: int, what: str) -> None:
 
 
 def quiet_opencv() -> None:
-    """Keep OpenCV's own decoder warnings ("PNG input buffer is incomplete") off stderr: the codec's error says it.
-
-    Called by the entry points (CLI, node), not at import, so a library user's OpenCV logging is left alone.
-    """
+    """Keep OpenCV's decoder warnings off stderr (the codec's error says it); for entry points, not at import."""
     logging = getattr(getattr(cv2, "utils", None), "logging", None)
     if logging is not None:
         logging.setLogLevel(logging.LOG_LEVEL_ERROR)

@@ -220,6 +220,13 @@ def test_record_ros_names(tmp_path, capsys, flags, words):
     assert not out.exists()
 
 
+def test_make_bag_topic_names(tmp_path, capsys):
+    out = tmp_path / "bag"
+    fails_with_one_line(capsys, ["make-bag", "--layout", "pairs", tmp_path, "--image-topic", "/camera/image raw",
+                                 "--out", out], "--image-topic '/camera/image raw' is not a valid ROS topic name")
+    assert not out.exists()
+
+
 def test_a_run_failing_midway_leaves_no_temporary(tmp_path, capsys, small_card):
     """The second image is damaged: the model ran on the first, yet no output and no hidden temporary remain."""
     good = image(tmp_path / "in" / "a.png")
