@@ -69,6 +69,18 @@ def check_topic(name: str, what: str) -> Optional[str]:
     return f"{what} {name!r} is not a valid ROS topic name: it {problem}" if problem else None
 
 
+def check_namespace(namespace: str, what: str) -> Optional[str]:
+    """One line naming ``what`` when ``namespace`` is not a valid ROS namespace, else None."""
+    problem = namespace_problem(namespace)
+    return f"{what} {namespace!r} is not a valid ROS namespace: it {problem}" if problem else None
+
+
+def check_node_name(name: str, what: str) -> Optional[str]:
+    """One line naming ``what`` when ``name`` is not a valid ROS node name, else None."""
+    problem = node_name_problem(name)
+    return f"{what} {name!r} is not a valid ROS node name: it {problem}" if problem else None
+
+
 def remap_problems(args: Sequence[str]) -> List[str]:
     """What is wrong with the remapping rules (``-r from:=to`` after ``--ros-args``) in a node's arguments."""
     problems: List[str] = []

@@ -26,7 +26,7 @@ from .. import bench
 from ..contract import NODE_NAME
 from ..errors import RailSegError
 from ..report import check_report_target
-from ..ros_names import check_topic, namespace_problem, node_name_problem
+from ..ros_names import check_namespace, check_node_name, check_topic
 from .model_args import add_model_arguments, segmenter_from_args
 
 LIVE_ONLY = (("rate", 1.0, "--rate"), ("max_rate", False, "--max-rate"), ("find_max_rate", False, "--find-max-rate"),
@@ -139,13 +139,9 @@ def _check_ros_names(args: argparse.Namespace) -> None:
     if args.mode != "live":
         return
     problems = [check_topic(args.input_topic, "--input-topic") if args.input_topic else None,
-                check_topic(args.image_topic, "--image-topic")]
-    if args.node_namespace:
-        problem = namespace_problem(args.node_namespace)
-        problems.append(f"--node-namespace {args.node_namespace!r} is not a valid ROS namespace: it {problem}"
-                        if problem else None)
-    problem = node_name_problem(args.node_name)
-    problems.append(f"--node-name {args.node_name!r} is not a valid ROS node name: it {problem}" if problem else None)
+                check_topic(args.image_topic, "--image-topic"),
+                check_namespace(args.node_namespace, "--node-namespace") if args.node_namespace else None,
+                check_node_name(args.node_name, "--node-name")]
     for problem in problems:
         if problem:
             raise RailSegError(problem)

@@ -17,7 +17,7 @@ from ..bench.record import record_outputs
 from ..contract import NODE_NAME, OUTPUT_NAMES, RECORDED_OUTPUTS
 from ..errors import RailSegError
 from ..fileio import check_writable
-from ..ros_names import check_topic, namespace_problem, node_name_problem
+from ..ros_names import check_namespace, check_node_name, check_topic
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,11 +45,9 @@ def run(args: argparse.Namespace) -> int:
         bad_topic = check_topic(topic, "--topics:")
         if bad_topic:
             raise RailSegError(bad_topic)
-    for flag, problem in (("--namespace", namespace_problem(args.namespace)),
-                          ("--node-name", node_name_problem(args.node_name))):
+    for problem in (check_namespace(args.namespace, "--namespace"), check_node_name(args.node_name, "--node-name")):
         if problem:
-            raise RailSegError(f"{flag} {getattr(args, flag[2:].replace('-', '_'))!r} is not a valid ROS name: it "
-                               f"{problem}")
+            raise RailSegError(problem)
     if args.duration is not None and args.duration <= 0:
         raise RailSegError(f"--duration {args.duration} must be positive")
     if args.wait <= 0:

@@ -211,8 +211,8 @@ def test_bench_live_ros_names(tmp_path, capsys, small_card, flags, words):
 
 @pytest.mark.parametrize("flags, words", [
     (["--topics", "/front/bad%topic"], "--topics: '/front/bad%topic' is not a valid ROS topic name"),
-    (["--namespace", "front/"], "--namespace 'front/' is not a valid ROS name: it ends with '/'"),
-    (["--node-name", "9node"], "--node-name '9node' is not a valid ROS name"),
+    (["--namespace", "front/"], "--namespace 'front/' is not a valid ROS namespace: it ends with '/'"),
+    (["--node-name", "9node"], "--node-name '9node' is not a valid ROS node name"),
 ])
 def test_record_ros_names(tmp_path, capsys, flags, words):
     out = tmp_path / "rec"
