@@ -26,7 +26,7 @@ import numpy as np
 from rail_seg_ros.contract import MAX_PIXELS_DEFAULT
 from rail_seg_ros.errors import RailSegError
 from rail_seg_ros.image_codec import decode_image_bytes
-from rail_seg_ros.labels import CITYSCAPES, CITYSCAPES_ID_TO_TRAIN_ID, RAILSEM19, LabelSet
+from rail_seg_ros.labels import CITYSCAPES_ID_TO_TRAIN_ID
 
 PathLike = Union[str, "os.PathLike[str]"]
 Pair = Tuple[Path, Optional[Path]]
@@ -38,11 +38,6 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 _CS_IMAGE_SUFFIX = "_leftImg8bit.png"
 _CS_TRAIN_IDS = "_gtFine_labelTrainIds.png"
 _CS_LABEL_IDS = "_gtFine_labelIds.png"
-
-
-def label_set_for(layout: str) -> Optional[LabelSet]:
-    """The label set a layout's label maps use (None for ``pairs``, which can hold either)."""
-    return {"railsem19": RAILSEM19, "cityscapes": CITYSCAPES}.get(_check_layout(layout))
 
 
 def _check_layout(layout: str) -> str:

@@ -1,8 +1,14 @@
-"""torch -> ONNX (fp32, or int8 by static QDQ quantisation) -> TensorRT engine, each checked against torch.
+"""torch -> ONNX: the graph every ONNX and TensorRT backend runs, and its int8 form.
 
-The graph exported is :class:`~rail_seg_ros.graph.SegmentationGraph`: uint8 RGB frames in, class ids out.
-Conversion traps of these networks (see shared/docs/deployment.md) are avoided in the networks
-themselves: explicit resize sizes, no adaptive pooling, static shapes, opset 17 for TensorRT 8.5.
+- ``export_onnx``: :class:`~rail_seg_ros.graph.SegmentationGraph` (uint8 RGB frames in, class ids out)
+  with a static 1 x H x W x 3 input at opset 17 (what TensorRT 8.5 on JetPack 5 parses), then two exact
+  rewrites that make ONNX Runtime faster (``_tune_for_onnxruntime``).
+- ``quantize_int8``: static QDQ quantisation of that file with onnxruntime, calibrated on frames.
+- ``compare_with_torch``: the largest logit difference and the share of equal labels against torch.
+
+TensorRT engines are not built here: ``backends.tensorrt_backend.build_engine`` parses the ONNX file
+this module writes. The conversion traps of these networks (see shared/docs/deployment.md) are avoided in
+the networks themselves: explicit resize sizes, fixed pooling windows, static shapes.
 """
 
 import hashlib
@@ -153,7 +159,7 @@ def compare_with_torch(onnx_path, card: ModelCard, net, frames: Iterable[np.ndar
     return {"max_logit_diff": max_diff, "label_agreement": agree / max(total, 1)}
 
 
-class _FramesReader:
+class _CalibrationReader:
     """onnxruntime's CalibrationDataReader over uint8 frames."""
 
     def __init__(self, frames: Iterable[np.ndarray]):
@@ -204,7 +210,7 @@ def quantize_int8(fp32_path, out_path, calibration: Iterable[np.ndarray], symmet
         try:
             quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
             quantize_static(
-                str(prepared), str(tmp), _FramesReader(calibration), quant_format=QuantFormat.QDQ,
+                str(prepared), str(tmp), _CalibrationReader(calibration), quant_format=QuantFormat.QDQ,
                 op_types_to_quantize=QUANTIZED_OPS, nodes_to_exclude=_float_nodes(onnx.load(str(prepared))),
                 per_channel=True, activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
                 weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.Percentile,

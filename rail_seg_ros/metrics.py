@@ -369,11 +369,6 @@ class StageTimer:
         with self._lock:
             return {stage: self._totals[stage] / self._counts[stage] for stage in self._totals}
 
-    def totals(self) -> Dict[str, float]:
-        """Stage -> total ms."""
-        with self._lock:
-            return dict(self._totals)
-
     def counts(self) -> Dict[str, int]:
         """Stage -> number of measurements."""
         with self._lock:

@@ -4,6 +4,8 @@ and small random-weight model cards that run fast on a CPU."""
 import hashlib
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -48,6 +50,14 @@ def reference_input() -> np.ndarray:
 def cache_dir(tmp_path_factory) -> Path:
     """One engine cache for the session: each graph is exported once."""
     return tmp_path_factory.mktemp("engine-cache")
+
+
+@pytest.fixture(scope="module")
+def frame() -> np.ndarray:
+    """A smooth 1080x1920 RGB camera-sized frame (the pipeline and export tests)."""
+    rng = np.random.default_rng(3)
+    small = rng.integers(0, 256, (9, 16, 3), dtype=np.uint8)
+    return cv2.resize(small, (1920, 1080), interpolation=cv2.INTER_CUBIC)
 
 
 # ---- the bench's frames, reports and CLI ----------------------------------------------------------------
@@ -109,6 +119,11 @@ def expected_confusion(card: Path, frames) -> Any:
         if gt is not None:
             cm.update(segmenter.process(image).labels, gt)
     return cm
+
+
+def rail_seg(*args: str) -> subprocess.CompletedProcess:
+    """``rail-seg ARGS`` in a fresh interpreter, as a user runs it (exit code, stdout, stderr)."""
+    return subprocess.run([sys.executable, "-m", "rail_seg_ros.cli", *args], capture_output=True, text=True)
 
 
 def run_cli(*args: Any) -> int:

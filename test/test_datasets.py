@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from conftest import cityscapes_tree, make_frames, railsem19_tree, write_png
@@ -77,3 +78,39 @@ def test_dataset_errors(tmp_path: Path) -> None:
         datasets.iter_dataset("kitti", tmp_path)
     with pytest.raises(RailSegError, match="does not exist"):
         datasets.iter_dataset("railsem19", tmp_path / "nope")
+
+
+def test_read_rgb_gives_rgb_order_and_label_maps_one_channel(tmp_path: Path) -> None:
+    image = np.zeros((4, 6, 3), dtype=np.uint8)
+    image[..., 0] = 200  # red only
+    write_png(tmp_path / "red.png", image)
+    got = datasets.read_rgb(tmp_path / "red.png")
+    assert got.shape == (4, 6, 3) and tuple(got[0, 0]) == (200, 0, 0)
+    labels = make_frames(1)[0][1]
+    grey3 = np.repeat(labels[:, :, None], 3, axis=2)  # a grey map some tools save with three equal channels
+    assert cv2.imwrite(str(tmp_path / "grey3.png"), grey3)
+    np.testing.assert_array_equal(datasets.read_label_map(tmp_path / "grey3.png"), labels)
+    assert cv2.imwrite(str(tmp_path / "deep.png"), labels.astype(np.uint16) * 300)
+    with pytest.raises(RailSegError, match=r"label map .*deep.png: has uint16 pixels"):
+        datasets.read_label_map(tmp_path / "deep.png")
+
+
+def test_label_map_of_another_size_than_its_image(tmp_path: Path) -> None:
+    image, labels = make_frames(1)[0]
+    write_png(tmp_path / "images" / "a.png", image)
+    write_png(tmp_path / "labels" / "a.png", labels[:, :20])
+    (pair,) = datasets.iter_dataset("pairs", tmp_path)
+    with pytest.raises(RailSegError, match=r"label map .*a.png: is 20x24, its image 40x24"):
+        datasets.load_pair(*pair, "pairs")
+
+
+def test_iter_frames_loads_every_pair_in_order_and_limit_is_checked(tmp_path: Path) -> None:
+    frames = railsem19_tree(tmp_path)
+    pairs = datasets.iter_dataset("railsem19", tmp_path)
+    loaded = list(datasets.iter_frames(pairs, "railsem19"))
+    assert len(loaded) == 3 and loaded[1][1] is None
+    np.testing.assert_array_equal(loaded[2][1], frames[2][1])
+    with pytest.raises(RailSegError, match="dataset limit must be at least 1, got 0"):
+        datasets.iter_dataset("railsem19", tmp_path, limit=0)
+    with pytest.raises(RailSegError, match="dataset layout 'voc' is unknown"):
+        datasets.load_pair(pairs[0][0], None, "voc")

@@ -6,18 +6,10 @@ import pytest
 from conftest import shared_path, write_small_card
 
 from rail_seg_ros.backends import create_backend, resolve_backend_name
-from rail_seg_ros.cli import main
 from rail_seg_ros.contract import PIPELINE_STAGES
 from rail_seg_ros.errors import RailSegError
 from rail_seg_ros.model_card import load_card
 from rail_seg_ros.pipeline import ResizePlan, Segmenter
-
-
-@pytest.fixture(scope="module")
-def frame() -> np.ndarray:
-    rng = np.random.default_rng(3)
-    small = rng.integers(0, 256, (9, 16, 3), dtype=np.uint8)
-    return cv2.resize(small, (1920, 1080), interpolation=cv2.INTER_CUBIC)  # smooth, camera-sized
 
 
 def test_resize_plans():
@@ -113,31 +105,6 @@ def test_unknown_backend_and_precision(small_card):
         create_backend(card, "torch", "int8")
 
 
-def test_exported_graph_is_tuned_for_onnxruntime_and_still_exact(tmp_path, small_card, frame):
-    """The export folds the normalisation scale into the first Conv and ends NCHWc before the head."""
-    import onnx
-    import torch
-
-    from rail_seg_ros.export import compare_with_torch, export_onnx
-    from rail_seg_ros.graph import SegmentationGraph
-    from rail_seg_ros.model_card import build_network
-
-    card = load_card(str(small_card))
-    path = export_onnx(card, tmp_path / "tuned.onnx")
-    nodes = list(onnx.load(str(path)).graph.node)
-    first_conv = next(i for i, n in enumerate(nodes) if n.op_type == "Conv")
-    assert [n.op_type for n in nodes[:first_conv] if n.op_type == "Mul"] == []
-    head = [n for n in nodes if n.op_type == "Resize"][-1]
-    assert next(n for n in nodes if head.input[0] in n.output).op_type == "Reshape"
-    net = build_network(card).eval()
-    frames = [cv2.resize(frame, card.input_size[::-1]), np.full((*card.input_size, 3), 255, np.uint8)]
-    check = compare_with_torch(path, card, net, frames)
-    with torch.no_grad():  # seeded random weights give logits of any magnitude: compare relative to it
-        scale = max(float(SegmentationGraph(card, net, ("logits",))(torch.from_numpy(f[None]))[0].abs().max())
-                    for f in frames)
-    assert check["max_logit_diff"] <= 1e-5 * scale and check["label_agreement"] == 1.0
-
-
 def test_int8_agrees_with_fp32_on_the_reference_input(reference_input, cache_dir):
     """Issue 3: int8 onnxruntime agrees with fp32 on >= 97 % of the reference input's pixels."""
     weights = str(shared_path("squeezenas", "weights", "lat_small.pth"))
@@ -145,33 +112,6 @@ def test_int8_agrees_with_fp32_on_the_reference_input(reference_input, cache_dir
     fp32 = Segmenter(card, create_backend(card, "onnxruntime", "fp32", cache_dir=cache_dir)).process(reference_input)
     int8 = Segmenter(card, create_backend(card, "onnxruntime", "int8", cache_dir=cache_dir)).process(reference_input)
     assert (fp32.labels == int8.labels).mean() >= 0.97
-
-
-def test_export_cli_checks_against_torch(tmp_path, small_card, capsys):
-    out = tmp_path / "model.onnx"
-    assert main(["export", "--model", str(small_card), "--format", "onnx", "--calib-frames", "1",
-                 "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
-    assert out.is_file() and "largest logit difference" in printed and "labels equal on 100.00 %" in printed
-
-
-def test_export_int8_cli(tmp_path, small_card, capsys):
-    out = tmp_path / "int8.onnx"
-    assert main(["export", "--model", str(small_card), "--precision", "int8", "--calib-frames", "2",
-                 "--out", str(out)]) == 0
-    import onnx
-
-    assert any(n.op_type == "QuantizeLinear" for n in onnx.load(str(out)).graph.node)
-
-
-def test_engine_export_without_tensorrt_is_a_clear_error(tmp_path, small_card):
-    from rail_seg_ros.backends.tensorrt_backend import tensorrt_available
-
-    if tensorrt_available():
-        pytest.skip("TensorRT is available here")
-    assert main(["export", "--model", str(small_card), "--format", "engine", "--calib-frames", "1",
-                 "--out", str(tmp_path / "x.engine")]) == 2
-    assert not (tmp_path / "x.engine").exists()
 
 
 def test_tensorrt_backend_agrees_with_torch(small_card, cache_dir, frame):

@@ -17,7 +17,6 @@ from .frames import (
     decode_labels_msg,
     inspect_bag,
     read_frames,
-    read_image_messages,
 )
 from .messages import (
     COMPRESSED_TYPE,
@@ -35,7 +34,6 @@ from .messages import (
     make_camera_info_msg,
     make_compressed_msg,
     make_image_msg,
-    ros_image_to_rosbags,
     stamp_to_ns,
     to_rosbags,
 )
@@ -72,8 +70,6 @@ __all__ = [
     "make_image_msg",
     "open_bag",
     "read_frames",
-    "read_image_messages",
-    "ros_image_to_rosbags",
     "stamp_to_ns",
     "to_rosbags",
     "write_frames_bag",

@@ -3,7 +3,7 @@
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Deque, Dict, Iterator, List, NamedTuple, Optional, Tuple
+from typing import Any, Deque, Dict, Iterator, List, NamedTuple, Optional
 
 import numpy as np
 
@@ -147,13 +147,3 @@ def read_frames(
                 pairing.add_gt(header_stamp_ns(msg), decode_labels_msg(msg))
             yield from pairing.ready(log_time)
         yield from pairing.ready(None)
-
-
-def read_image_messages(
-    path: PathLike, topic: str = IMAGE_TOPIC, typestore: Optional[str] = None
-) -> Iterator[Tuple[int, Any]]:
-    """Yield (header stamp ns, message) of an image topic as recorded, in log order."""
-    with open_bag(path, typestore=typestore) as bag:
-        check_image_topic(bag, topic)
-        for _, _, _, msg in bag.read([topic]):
-            yield header_stamp_ns(msg), msg

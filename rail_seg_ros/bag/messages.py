@@ -170,9 +170,3 @@ def to_rosbags(msg: Any, msgtype: str, typestore: Optional[Any] = None) -> Any:
     _, fields = typestore.fielddefs[msgtype]
     kwargs = {name: _convert_value(_field(msg, name), nodetype, desc, typestore) for name, (nodetype, desc) in fields}
     return typestore.types[msgtype](**kwargs)
-
-
-def ros_image_to_rosbags(msg: Any, typestore: Optional[Any] = None) -> Any:
-    """Copy an rclpy sensor_msgs Image (or CompressedImage) into the rosbags typestore dataclass."""
-    msgtype = COMPRESSED_TYPE if hasattr(msg, "format") and not hasattr(msg, "encoding") else IMAGE_TYPE
-    return to_rosbags(msg, msgtype, typestore)

@@ -113,16 +113,6 @@ class BagReader:
         return [q for c in self._connections if c.topic == topic for q in c.ext.offered_qos_profiles]
 
     @property
-    def message_total(self) -> int:
-        """Messages in the whole bag."""
-        return int(self._reader.message_count)
-
-    @property
-    def start_ns(self) -> int:
-        """Log time of the first message (0 for an empty bag)."""
-        return int(self._reader.start_time) if self._reader.message_count else 0
-
-    @property
     def duration_s(self) -> float:
         """Seconds between the first and the last message's log time."""
         if not self._reader.message_count:

@@ -12,7 +12,7 @@ from ..bag import BagInfo, RecorderThread, inspect_bag  # re-exported: the bench
 from .live import DiagnosticsWatch, LiveBench, LiveOptions
 from .node_process import SPAWN_NAMESPACE, NodeProcess, node_command, spawn_parameters, write_params_file
 from .offline import run_offline
-from .record import iter_labels, record_outputs, resolve_topics
+from .record import record_outputs, resolve_topics
 from .replay import Preloaded, preload, schedule
 from .result import (
     LATENCY_DEFINITION,
@@ -52,7 +52,6 @@ __all__ = [
     "default_out_dir",
     "ensure_local_dds",
     "inspect_bag",
-    "iter_labels",
     "keep_runs",
     "make_sample",
     "no_gt_note",

@@ -35,9 +35,6 @@ class NodeProcess:
             raise RailSegError(f"cannot start {NODE_NAME} ({command[0]}): {exc}") from None
         self.returncode: Optional[int] = None
 
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
     def tail(self, lines: int = 15) -> str:
         try:
             text = Path(self.log.name).read_text(encoding="utf-8", errors="replace")

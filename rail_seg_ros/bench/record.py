@@ -3,12 +3,11 @@
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
-import numpy as np
 from tqdm import tqdm
 
-from ..bag import IMAGE_TYPE, RecorderThread, decode_labels_msg, header_stamp_ns, open_bag
+from ..bag import IMAGE_TYPE, RecorderThread
 from ..contract import NODE_NAME, RECORDED_OUTPUTS, join_name
 from ..errors import RailSegError
 from .session import RosSession
@@ -83,10 +82,3 @@ def record_outputs(out: Any, namespace: str = "/", node_name: str = NODE_NAME,
             recorder.finish(keep=False)
         session.close()
     return counts
-
-
-def iter_labels(bag_path: Any, topic: str) -> Iterator[Tuple[int, np.ndarray]]:
-    """(header stamp ns, labels) of a labels topic in a recorded bag (for checking recordings)."""
-    with open_bag(bag_path) as bag:
-        for _, _, _, msg in bag.read([topic]):
-            yield header_stamp_ns(msg), decode_labels_msg(msg)

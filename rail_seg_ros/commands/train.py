@@ -55,16 +55,24 @@ def _recipes_text() -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add train's options to ``parser``."""
-    from rail_seg_ros.labels import LABEL_SETS
-    from rail_seg_ros.nets import ARCHITECTURES
-    from rail_seg_ros.train import AUGMENTATIONS, DEVICES, LOSSES, OPTIMIZERS, RECIPES, SCHEDULES, TrainConfig
+    """Add train's options to ``parser``, in four groups."""
+    from rail_seg_ros.train import TrainConfig
 
-    d = TrainConfig()
+    defaults = TrainConfig()
     parser.description = DESCRIPTION.format(recipes=_recipes_text())
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    _add_what_to_train(parser.add_argument_group("what to train"))
+    _add_data_options(parser.add_argument_group("data"), defaults)
+    _add_optimisation_options(parser.add_argument_group("optimisation (defaults from the recipe)"), defaults)
+    _add_running_options(parser.add_argument_group("running"), defaults)
 
-    g = parser.add_argument_group("what to train")
+
+def _add_what_to_train(g: Any) -> None:
+    """Architecture, starting weights, classes, recipe."""
+    from rail_seg_ros.labels import LABEL_SETS
+    from rail_seg_ros.nets import ARCHITECTURES
+    from rail_seg_ros.train import RECIPES
+
     g.add_argument("--model", choices=sorted(ARCHITECTURES), metavar="ARCH",
                    help="architecture: " + ", ".join(sorted(ARCHITECTURES)) + " (required unless --resume)")
     g.add_argument("--init", metavar="CARD|WEIGHTS",
@@ -78,7 +86,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--recipe", choices=sorted(RECIPES),
                    help="preset of optimiser, schedule and loss (default: the architecture's own; see above)")
 
-    g = parser.add_argument_group("data")
+
+def _add_data_options(g: Any, d: Any) -> None:
+    """Training and validation frames, size, augmentation."""
+    from rail_seg_ros.train import AUGMENTATIONS
+
     g.add_argument("--data", metavar="SPEC", help="training frames: railsem19:ROOT | cityscapes:ROOT | pairs:ROOT | "
                                                   "bag:PATH | synth:N (required unless --resume)")
     g.add_argument("--val", metavar="SPEC", help="validation frames, same forms (default: see above)")
@@ -94,7 +106,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "horizontal flip; scale = zoom 0.75-1.25x; crop = cut/pad back to --size at a random "
                         "place (labels padded with 255); color = brightness, contrast, saturation +-25 %%")
 
-    g = parser.add_argument_group("optimisation (defaults from the recipe)")
+
+def _add_optimisation_options(g: Any, d: Any) -> None:
+    """Epochs, batch, optimiser, schedule, loss, seed (the recipe's unless given); d: the TrainConfig defaults."""
+    from rail_seg_ros.train import LOSSES, OPTIMIZERS, SCHEDULES
+
     g.add_argument("--epochs", type=int, metavar="N", help=f"epochs (default: {d.epochs})")
     g.add_argument("--batch", type=int, metavar="B", help=f"batch size (default: {d.batch}); batches of one "
                                                           "train BatchNorm on running statistics where needed")
@@ -121,7 +137,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, metavar="S", help=f"seed of weights, data order and augmentation "
                                                          f"(default: {d.seed}); a seeded CPU run repeats exactly")
 
-    g = parser.add_argument_group("running")
+
+def _add_running_options(g: Any, d: Any) -> None:
+    """Output folder, resume, device and speed."""
+    from rail_seg_ros.train import DEVICES
+
     g.add_argument("--out", metavar="DIR", help="output folder (required unless --resume, which defaults to it)")
     g.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last.pt")
     g.add_argument("--device", choices=DEVICES, help="auto (CUDA when present), cpu or cuda (default: auto)")

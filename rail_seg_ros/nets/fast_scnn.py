@@ -203,12 +203,3 @@ class FastSCNN(nn.Module):
         if self.aux and self.training:
             return out, _resize(self.auxlayer(high), size)
         return out
-
-
-def feature_map_sizes(height: int, width: int) -> Tuple[int, int]:
-    """Size of the 1/32 map the pyramid pools, for an input of ``height`` x ``width``."""
-    h = (height - 3) // 2 + 1  # unpadded stem
-    w = (width - 3) // 2 + 1
-    for _ in range(4):  # two DSConvs and two strided bottleneck groups, padding 1
-        h, w = (h - 1) // 2 + 1, (w - 1) // 2 + 1
-    return h, w

@@ -48,10 +48,10 @@ from .config import (
 from .data import (
     SYNTH_VAL_SEED,
     EpochBatches,
-    FileFrames,
-    Frames,
-    FrameView,
-    MemoryFrames,
+    FileFrameSource,
+    FrameSource,
+    FrameSubset,
+    MemoryFrameSource,
     TrainSet,
     bag_frames,
     build_datasets,
@@ -71,7 +71,7 @@ from .weight_init import CHECKPOINT_SUFFIXES, InitReport, classifier_layers, ini
 __all__ = [
     "AUGMENTATIONS", "CHECKPOINT_SUFFIXES", "COLOR_JITTER", "DATA_FORMS", "DATA_KINDS", "DEVICES", "LOG_COLUMNS",
     "LOSSES", "OPTIMIZERS", "PAD_COLOR", "RECIPES", "RECIPE_NOTES", "RUNTIME_FIELDS", "SCHEDULES", "STATE_FORMAT",
-    "SYNTH_VAL_SEED", "EpochBatches", "FileFrames", "FrameView", "Frames", "InitReport", "MemoryFrames", "SegLoss",
+    "SYNTH_VAL_SEED", "EpochBatches", "FileFrameSource", "FrameSource", "FrameSubset", "InitReport", "MemoryFrameSource", "SegLoss",
     "TrainConfig", "TrainResult", "TrainSet", "augment_pair", "bag_frames", "build_datasets", "build_frames",
     "check_config", "classifier_layers", "collate", "color_jitter", "command_line", "dataset_frames",
     "default_label_set", "default_recipe", "evaluate", "init_weights", "label_lut", "lr_at", "make_config",

@@ -1,4 +1,4 @@
-"""Frames: every source yields (H x W x 3 uint8 RGB, H x W uint8 ids) at the training size.
+"""Frame sources: each yields (H x W x 3 uint8 RGB, H x W uint8 ids) at the training size.
 
 Synthetic scenes, bags with ground truth and dataset folders; the held-out split, and the dataset and
 batch sampler the loader draws epochs from (keyed by (epoch, frame), so a seeded run repeats).
@@ -23,8 +23,8 @@ from .config import TrainConfig, parse_data_spec
 SYNTH_VAL_SEED = 1_000_000  # synthetic validation frames use seeds from here on, never the training seeds
 
 
-class Frames:
-    """Frames of one source at the training size."""
+class FrameSource:
+    """The frames of one source (synthetic scenes, a bag, a dataset folder) at the training size."""
 
     name = ""
 
@@ -39,7 +39,7 @@ class Frames:
         return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
 
 
-class MemoryFrames(Frames):
+class MemoryFrameSource(FrameSource):
     """Frames held as two stacked arrays (N x H x W x 3 and N x H x W)."""
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, name: str = ""):
@@ -56,7 +56,7 @@ class MemoryFrames(Frames):
         return self.images[idx], self.labels[idx]
 
 
-class FileFrames(Frames):
+class FileFrameSource(FrameSource):
     """Frames decoded from files on each access (for sets larger than the cache budget)."""
 
     def __init__(self, pairs: List[Tuple[Path, Path]], layout: str, size: Tuple[int, int], lut: np.ndarray,
@@ -74,10 +74,10 @@ class FileFrames(Frames):
         return resize_pair(rgb, labels, self.size, self.lut)
 
 
-class FrameView(Frames):
+class FrameSubset(FrameSource):
     """Some frames of another source, by index."""
 
-    def __init__(self, base: Frames, indices: Sequence[int], name: str = ""):
+    def __init__(self, base: FrameSource, indices: Sequence[int], name: str = ""):
         self.base, self.indices, self.name = base, [int(i) for i in indices], name or base.name
 
     def __len__(self) -> int:
@@ -110,8 +110,8 @@ def resize_pair(rgb: np.ndarray, labels: np.ndarray, size: Tuple[int, int],
     return np.ascontiguousarray(rgb), np.ascontiguousarray(labels)
 
 
-def _stack(pairs: List[Tuple[np.ndarray, np.ndarray]], name: str) -> MemoryFrames:
-    return MemoryFrames(np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs]), name)
+def _stack(pairs: List[Tuple[np.ndarray, np.ndarray]], name: str) -> MemoryFrameSource:
+    return MemoryFrameSource(np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs]), name)
 
 
 def _bar(iterable: Any, total: Optional[int], desc: str, progress: bool) -> Any:
@@ -122,7 +122,7 @@ def _bar(iterable: Any, total: Optional[int], desc: str, progress: bool) -> Any:
 
 
 def synth_frames(count: int, size: Tuple[int, int], first_seed: int = 0, progress: bool = False,
-                 name: str = "") -> MemoryFrames:
+                 name: str = "") -> MemoryFrameSource:
     """``count`` synthetic scenes rendered at ``size`` with seeds ``first_seed``..``first_seed + count - 1``."""
     try:
         from ..synth import render_scene
@@ -145,7 +145,7 @@ def synth_frames(count: int, size: Tuple[int, int], first_seed: int = 0, progres
 
 
 def bag_frames(path: str, size: Tuple[int, int], lut: np.ndarray, progress: bool = False,
-               warn: Callable[[str], None] = print) -> MemoryFrames:
+               warn: Callable[[str], None] = print) -> MemoryFrameSource:
     """The frames of a bag that have ground truth (``/camera/labels_gt``), resized to ``size``."""
     from ..bag import read_frames
 
@@ -164,7 +164,7 @@ def bag_frames(path: str, size: Tuple[int, int], lut: np.ndarray, progress: bool
 
 def dataset_frames(layout: str, root: str, size: Tuple[int, int], lut: np.ndarray, split: Optional[str] = None,
                    cache_gb: float = 4.0, progress: bool = False, workers: int = 2,
-                   warn: Callable[[str], None] = print) -> Frames:
+                   warn: Callable[[str], None] = print) -> FrameSource:
     """The labelled frames of a dataset folder; decoded once into memory when they fit ``cache_gb``."""
     from ..datasets import iter_dataset, load_pair
 
@@ -176,7 +176,7 @@ def dataset_frames(layout: str, root: str, size: Tuple[int, int], lut: np.ndarra
         raise RailSegError(f"dataset {root} ({layout}): no image has a label map; it cannot be trained on")
     name = f"{layout}:{root}"
     if len(pairs) * size[0] * size[1] * 4 > cache_gb * 2 ** 30:
-        return FileFrames(pairs, layout, size, lut, name)
+        return FileFrameSource(pairs, layout, size, lut, name)
 
     def load(pair: Tuple[Path, Path]) -> Tuple[np.ndarray, np.ndarray]:
         rgb, labels = load_pair(pair[0], pair[1], layout)
@@ -188,7 +188,7 @@ def dataset_frames(layout: str, root: str, size: Tuple[int, int], lut: np.ndarra
 
 
 def build_frames(spec: str, config: TrainConfig, role: str = "train", progress: bool = False,
-                 warn: Callable[[str], None] = print) -> Frames:
+                 warn: Callable[[str], None] = print) -> FrameSource:
     """The frames of a ``--data`` / ``--val`` spec at the config's size.
 
     synth:N renders seeds 0..N-1 for training and 1_000_000.. for validation.
@@ -209,7 +209,7 @@ def build_frames(spec: str, config: TrainConfig, role: str = "train", progress: 
     return dataset_frames(kind, arg, size, lut, split, config.cache_gb, progress, workers, warn)
 
 
-def split_frames(frames: Frames, fraction: float, seed: int) -> Tuple[Frames, Frames]:
+def split_frames(frames: FrameSource, fraction: float, seed: int) -> Tuple[FrameSource, FrameSource]:
     """(train, val) views: a seeded random ``fraction`` (at least one frame) held out for validation."""
     n = len(frames)
     if n < 2:
@@ -219,7 +219,7 @@ def split_frames(frames: Frames, fraction: float, seed: int) -> Tuple[Frames, Fr
     n_val = min(n - 1, max(1, int(round(n * fraction))))
     val = sorted(order[:n_val].tolist())
     train = sorted(order[n_val:].tolist())
-    return FrameView(frames, train), FrameView(frames, val, f"{frames.name} (held out)")
+    return FrameSubset(frames, train), FrameSubset(frames, val, f"{frames.name} (held out)")
 
 
 def synth_val_count(train_count: int) -> int:
@@ -228,7 +228,7 @@ def synth_val_count(train_count: int) -> int:
 
 
 def build_datasets(config: TrainConfig, progress: bool = False,
-                   warn: Callable[[str], None] = print) -> Tuple[Frames, Frames]:
+                   warn: Callable[[str], None] = print) -> Tuple[FrameSource, FrameSource]:
     """(training frames, validation frames) of a config."""
     train = build_frames(config.data, config, "train", progress, warn)
     if config.val:
@@ -252,7 +252,7 @@ def _cpu_count() -> int:
 class TrainSet(torch.utils.data.Dataset):
     """Items keyed by (epoch, frame): augmentation drawn from a generator seeded by (seed, epoch, frame)."""
 
-    def __init__(self, frames: Frames, augment: Sequence[str], scale_range: Tuple[float, float], seed: int):
+    def __init__(self, frames: FrameSource, augment: Sequence[str], scale_range: Tuple[float, float], seed: int):
         self.frames, self.augment, self.scale_range, self.seed = frames, tuple(augment), scale_range, seed
 
     def __len__(self) -> int:

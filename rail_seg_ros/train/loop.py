@@ -27,7 +27,7 @@ from ..nets import build_model, get_architecture
 from .artifacts import STATE_FORMAT, plain_state, read_state, save_best, save_checkpoint, write_config, write_progress
 from .augment import color_jitter
 from .config import RUNTIME_FIELDS, TrainConfig, check_config, lr_at, parse_data_spec
-from .data import EpochBatches, Frames, TrainSet, build_datasets, collate
+from .data import EpochBatches, FrameSource, TrainSet, build_datasets, collate
 from .losses import SegLoss
 from .weight_init import InitReport, init_weights
 
@@ -124,7 +124,7 @@ def _epoch_seed(seed: int, epoch: int) -> int:
     return int(np.random.default_rng([seed, epoch, 13]).integers(0, 2 ** 62))
 
 
-def evaluate(model: nn.Module, preprocess: nn.Module, frames: Frames, num_classes: int, device: torch.device,
+def evaluate(model: nn.Module, preprocess: nn.Module, frames: FrameSource, num_classes: int, device: torch.device,
              batch: int = 8, amp: bool = False, channels_last: bool = False) -> ConfusionMatrix:
     """Confusion matrix of ``model`` (eval mode) over ``frames``."""
     matrix = ConfusionMatrix(num_classes)
@@ -175,8 +175,8 @@ class _Run:
     optimizer: torch.optim.Optimizer
     scaler: Any
     criterion: SegLoss
-    train_frames: Frames
-    val_frames: Frames
+    train_frames: FrameSource
+    val_frames: FrameSource
     batches: EpochBatches
     init: Optional[InitReport]
 

@@ -17,7 +17,7 @@ def test_rclpy_image_to_rosbags(tmp_path: Path) -> None:
     ros_msg.header.frame_id = "cam"
     ros_msg.height, ros_msg.width, ros_msg.encoding, ros_msg.step = 24, 40, "rgb8", 120
     ros_msg.data = image.tobytes()
-    converted = bag.ros_image_to_rosbags(ros_msg)
+    converted = bag.to_rosbags(ros_msg, bag.IMAGE_TYPE)  # what the output recorder does with rclpy messages
     assert converted.__msgtype__ == bag.IMAGE_TYPE
     assert bag.header_stamp_ns(converted) == 1_700_000_000_000_000_123
     with bag.OutputRecorder(tmp_path / "rec") as recorder:
