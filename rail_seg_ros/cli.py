@@ -105,6 +105,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.print_help()
         return 2
     try:
+        if chosen is not None and chosen != "models":  # cv2 is not imported for light commands
+            from .image_codec import quiet_opencv
+
+            quiet_opencv()
         return int(args.run(args) or 0)
     except RailSegError as exc:
         print(f"rail-seg {args.command}: error: {exc}", file=sys.stderr)

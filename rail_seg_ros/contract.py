@@ -156,6 +156,7 @@ class Reject:
     BAD_ARRAY = "bad_array"
     ENCODE_FAILED = "encode_failed"
     BACKEND_ERROR = "backend_error"
+    TOO_LARGE = "too_large"
 
 
 REJECT_REASONS: Tuple[Tuple[str, str], ...] = (
@@ -167,6 +168,7 @@ REJECT_REASONS: Tuple[Tuple[str, str], ...] = (
     (Reject.BAD_ARRAY, "an array whose shape or type does not fit its encoding (encoding side)"),
     (Reject.ENCODE_FAILED, "an array that cannot be compressed as asked (encoding side)"),
     (Reject.BACKEND_ERROR, "inference failed (the frame was decoded)"),
+    (Reject.TOO_LARGE, "a frame of more pixels than max_pixels (compressed: read from its header, before decoding)"),
 )
 REASONS: Tuple[str, ...] = tuple(reason for reason, _ in REJECT_REASONS)
 
@@ -250,6 +252,8 @@ TRACK_AUTO = "auto"
 TRACK_ENABLED = "enabled"
 TRACK_DISABLED = "disabled"
 TRACK_MODES: Tuple[str, ...] = (TRACK_AUTO, TRACK_ENABLED, TRACK_DISABLED)
+# Decoded-pixel limit: 50 Mpx is six 4K (3840x2160) frames; a PNG of a few hundred KB can claim 400 Mpx.
+MAX_PIXELS_DEFAULT = 50_000_000
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 
@@ -322,6 +326,9 @@ PARAMETERS: Tuple[Param, ...] = (
     Param("input_transport", TRANSPORT_RAW,
           f"{TRANSPORT_RAW}: subscribe to {INPUT_IMAGE} (sensor_msgs/Image); {TRANSPORT_COMPRESSED}: "
           f"{INPUT_COMPRESSED} (sensor_msgs/CompressedImage).", choices=TRANSPORTS),
+    Param("max_pixels", MAX_PIXELS_DEFAULT,
+          "Frames with more pixels than this are rejected (too_large); compressed frames are checked from their "
+          "PNG/JPEG/BMP header before they are decoded.", low=1, high=2_000_000_000, runtime=True),
     _publish(OUTPUT_LABELS, "mono8 class ids", True),
     _publish(OUTPUT_COLOR, "rgb8 palette image", True),
     _publish(OUTPUT_OVERLAY, "rgb8, the input blended with the palette", True),

@@ -63,11 +63,12 @@ from .contract import (
     status_name,
 )
 from .errors import FrameError, RailSegError
-from .image_codec import compressed_msg_to_rgb8, fill_image_msg, image_msg_to_rgb8
+from .image_codec import compressed_msg_to_rgb8, fill_image_msg, image_msg_to_rgb8, quiet_opencv
 from .node_params import declare_parameters, unknown_overrides
 from .node_state import RATE_WINDOW_S, FrameSlot, ReceivedFrame, Stats
 from .pipeline import Segmenter
 from .qos import qos_profile
+from .ros_names import remap_problems
 from .track_outputs import TrackOutputs, track_state
 
 LOG_EVERY_S = 10.0  # a problem of one kind is logged at most this often
@@ -313,7 +314,8 @@ class SegmentationNode(LifecycleNode):
         segmenter, stats, p = self._segmenter, self._stats, self._params
         start = time.perf_counter()
         try:
-            rgb = compressed_msg_to_rgb8(frame.msg) if frame.compressed else image_msg_to_rgb8(frame.msg)
+            decode = compressed_msg_to_rgb8 if frame.compressed else image_msg_to_rgb8
+            rgb = decode(frame.msg, p["max_pixels"])  # too_large frames are refused before decoding
             segmenter.plan(rgb.shape[0], rgb.shape[1])  # rejects frames too small to segment
         except FrameError as exc:  # the codec's ImageCodecError included; its reason is what is counted
             reason = exc.reason
@@ -471,7 +473,12 @@ class SegmentationNode(LifecycleNode):
 
 
 def main(args: Optional[List[str]] = None) -> int:
-    """``ros2 run rail_seg_ros segmentation_node [--ros-args ...]``; 2 on a bad parameter or model."""
+    """``ros2 run rail_seg_ros segmentation_node [--ros-args ...]``; 2 on a bad parameter, name or model."""
+    bad_names = remap_problems(sys.argv if args is None else args)
+    if bad_names:  # rcl would refuse them inside rclpy.init with a traceback
+        print(f"{NODE_NAME}: {bad_names[0]}", file=sys.stderr)
+        return 2
+    quiet_opencv()
     rclpy.init(args=args)
     node = None
     try:

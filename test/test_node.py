@@ -564,7 +564,7 @@ def test_run_time_parameters(harness):
 def test_bad_start_parameters_raise_one_clear_error(context, card):
     cases = [(Parameter("backend", value="nope"), "backend 'nope' is not allowed; expected one of auto, tensorrt"),
              (Parameter("overlay_alpha", value=1), "overlay_alpha 1 is not allowed; expected a number from 0.0 to 1.0"),
-             (Parameter("overlay_alpha", value=2.0), "overlay_alpha 2.0 is not allowed"),
+             (Parameter("overlay_alpha", value=2.0), "overlay_alpha 2.0 is out of range"),
              (Parameter("output_resolution", value="full"), "expected one of input, model"),
              (Parameter("device", value="gpu"), "auto, cpu, cuda or cuda:N"),
              (Parameter("model", value="no_such_model"), "no_such_model")]

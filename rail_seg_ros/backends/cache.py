@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import List, Optional, Sequence
 
+from ..fileio import writable_folder
 from ..model_card import ModelCard
 
 # Bumped whenever export_onnx writes a different graph for the same card, so cached exports are redone.
@@ -27,9 +28,7 @@ def default_cache_dir() -> Path:
 
 def prepare_cache_dir(cache_dir: Optional[Path] = None) -> Path:
     """The cache folder to use (the given one or the default), created if missing."""
-    folder = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return writable_folder(cache_dir or default_cache_dir(), "engine cache folder")
 
 
 def file_digest(path, length: int = 12) -> str:
@@ -43,7 +42,7 @@ def file_digest(path, length: int = 12) -> str:
 
 def card_digest(card: ModelCard) -> str:
     """What identifies a card's graph: its weights' content and every setting baked into the graph."""
-    weights = card.resolve(card.weights) if card.weights else None
+    weights = card.weights_path() if card.weights and card.resolve(card.weights) else None  # a folder: refused
     parts: List[str] = [f"export{EXPORT_VERSION}", card.architecture, card.label_set,
                         "x".join(map(str, card.input_size)), card.color_order, repr(card.mean), repr(card.std),
                         file_digest(weights) if weights else "random-init"]

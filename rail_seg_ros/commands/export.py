@@ -27,7 +27,7 @@ from ..backends.tensorrt_check import TARGETS, check_graph
 from ..calibration import calibration_frames
 from ..errors import RailSegError
 from ..export import compare_with_torch, export_for_tensorrt, export_onnx, quantize_int8
-from ..fileio import atomic_path
+from ..fileio import atomic_path, check_output_file
 from ..model_card import build_network
 from .model_args import add_card_arguments, add_input_size_argument, add_precision_argument, card_from_args
 
@@ -48,6 +48,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.calib_frames < 1:
+        raise RailSegError(f"--calib-frames {args.calib_frames} must be at least 1 (the check against torch "
+                           f"runs on them too)")
+    if args.out:
+        check_output_file(args.out, "--out")
     card = card_from_args(args)
     outputs = ("labels", "confidence") if args.confidence else ("labels",)
     if args.onnx and args.format == "onnx":
