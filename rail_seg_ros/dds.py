@@ -146,18 +146,17 @@ def package_profile(env: Optional[MutableMapping[str, str]] = None) -> Profile:
 
 
 def profile_in_effect(env: Optional[MutableMapping[str, str]] = None, cwd: Optional[Path] = None) -> Profile:
-    """The user's configuration when there is one, else the package's profile for the RMW."""
+    """What configures DDS in a process started from ``env``: the user's own, the package's (applied), or none."""
     env = os.environ if env is None else env
     own = env.get(APPLIED_MARK)
     if own and env.get(own):
-        path = env[own]
-        return Profile(own, path, "package", f"{rmw_implementation(env)}: the package's {path} via {own} "
-                                             f"(set by the parent process)")
+        return Profile(own, env[own], "package", f"{rmw_implementation(env)}: the package's {env[own]} via {own}")
     user = user_configuration(env, cwd)
     if user is not None:
-        name = user.split("=", 1)[0] if "=" in user else ""
-        return Profile(name, user.split("=", 1)[-1], "user", f"the user's {user}")
-    return package_profile(env)
+        name, _, value = user.partition("=")
+        return Profile(name if value else "", value or user, "user", f"the user's {user}")
+    return Profile("", "", "none", f"{rmw_implementation(env)}: no DDS profile (Fast DDS's 512 KiB shared-memory "
+                                   f"segment: larger best-effort images from this process are lost)")
 
 
 def apply_profile(env: Optional[MutableMapping[str, str]] = None, cwd: Optional[Path] = None) -> Profile:
@@ -167,10 +166,14 @@ def apply_profile(env: Optional[MutableMapping[str, str]] = None, cwd: Optional[
     """
     env = os.environ if env is None else env
     profile = profile_in_effect(env, cwd)
-    if profile.source == "package" and profile.variable and not env.get(profile.variable):
-        env[profile.variable] = profile.value
-        env[APPLIED_MARK] = profile.variable
-    return profile
+    if profile.source != "none":
+        return profile
+    package = package_profile(env)
+    if not package.variable:
+        return package
+    env[package.variable] = package.value
+    env[APPLIED_MARK] = package.variable
+    return package
 
 
 def without_profiles(env: MutableMapping[str, str]) -> Dict[str, str]:

@@ -17,7 +17,9 @@ from typing import Any, List, Optional
 from .contract import RELIABILITIES
 
 FRAME_ID_PREFIX = "rail_seg_probe_"
-MATCH_TIMEOUT_S = 10.0
+MATCH_TIMEOUT_S = 20.0
+LINGER_S = 0.7
+READY, GO, DONE = "ready", "go", "done"  # the gated protocol on stdin/stdout
 
 
 def probe_image(width: int, height: int, encoding: str = "rgb8") -> Any:
@@ -41,8 +43,9 @@ def frame_number(frame_id: str) -> Optional[int]:
     return int(tail) if tail.isdigit() else None
 
 
-def publish(topic: str, reliability: str, frames: int, rate: float, width: int, height: int) -> int:
-    """Publish the frames once a subscriber matched; 3 when none matched in time."""
+def publish(topic: str, reliability: str, frames: int, rate: float, width: int, height: int,
+            gated: bool = False) -> int:
+    """Publish the frames once a subscriber matched (and, ``gated``, ``go`` came on stdin); 3: no match."""
     import rclpy
 
     from .qos import qos_profile
@@ -59,12 +62,18 @@ def publish(topic: str, reliability: str, frames: int, rate: float, width: int, 
                 return 3
             rclpy.spin_once(node, timeout_sec=0.05)
         time.sleep(0.5)  # let the reader's side of the match settle too
+        if gated:  # the parent starts every probe at once and lets them publish one after another
+            print(READY, flush=True)
+            if sys.stdin.readline().strip() != GO:
+                return 0
         for number in range(frames):
             msg.header.frame_id = f"{FRAME_ID_PREFIX}{number}"
             msg.header.stamp = node.get_clock().now().to_msg()
             publisher.publish(msg)
             time.sleep(1.0 / rate)
-        time.sleep(1.0)  # a reliable writer may still be resending
+        time.sleep(LINGER_S)  # a reliable writer may still be resending
+        if gated:
+            print(DONE, flush=True)
         return 0
     finally:
         node.destroy_node()
@@ -79,8 +88,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--width", type=int, default=1920)
     parser.add_argument("--height", type=int, default=1080)
+    parser.add_argument("--gated", action="store_true",
+                        help=f"print {READY!r} once matched, publish after {GO!r} on stdin, then print {DONE!r}")
     args = parser.parse_args(argv)
-    return publish(args.topic, args.reliability, args.frames, args.rate, args.width, args.height)
+    return publish(args.topic, args.reliability, args.frames, args.rate, args.width, args.height, args.gated)
 
 
 if __name__ == "__main__":

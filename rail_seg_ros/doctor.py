@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, NamedTuple, Optional
+from typing import Dict, List, NamedTuple, Optional
 
 from . import dds
 from .contract import BEST_EFFORT, RELIABILITIES, RELIABLE
@@ -30,7 +30,6 @@ SYSCTLS = (
 )
 CYCLONE_BUFFER = 10 * 1000 * 1000
 LOOPBACK_ENV = {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "ROS_LOCALHOST_ONLY": "1"}
-CHILD_GRACE_S = 30.0  # a probe child that takes longer than its frames need plus this is stopped
 
 
 class Finding(NamedTuple):
@@ -68,7 +67,7 @@ def check_profile(env: Dict[str, str]) -> List[Finding]:
     if profile.source == "package":
         return [Finding(OK, "DDS profile", profile.note)]
     if not package.variable:
-        return [Finding(WARN, "DDS profile", profile.note)]
+        return [Finding(WARN, "DDS profile", package.note)]
     return [Finding(WARN, "DDS profile", "none exported: segmentation_node and the launch files apply the "
                                          "package's own, but a camera driver started elsewhere keeps the "
                                          "512 KiB shared-memory segment",
@@ -148,35 +147,65 @@ def probe_cases(env: Dict[str, str]) -> List[ProbeCase]:
     return [ProbeCase(label, reliability, variant) for label, variant in variants for reliability in RELIABILITIES]
 
 
-def _run_case(node, case: ProbeCase, frames: int, domain: int, index: int) -> ProbeResult:
-    """Subscribe, start the child publisher, count distinct frames until it exits."""
-    from sensor_msgs.msg import Image
+class _Probe:
+    """One case in flight: its subscription, the frames seen, the child publisher (gated)."""
 
-    from .dds_probe import frame_number
-    from .qos import qos_profile
+    def __init__(self, node, case: ProbeCase, frames: int, domain: int, topic: str) -> None:
+        from sensor_msgs.msg import Image
 
-    topic = f"/rail_seg_doctor_{os.getpid()}_{index}"
-    seen = set()
-    subscription = node.create_subscription(
-        Image, topic, lambda msg: seen.add(frame_number(msg.header.frame_id)), qos_profile(case.reliability, frames))
-    child_env = dict(case.env, ROS_DOMAIN_ID=str(domain), **LOOPBACK_ENV)
-    command = [sys.executable, "-m", "rail_seg_ros.dds_probe", "--topic", topic, "--reliability", case.reliability,
-               "--frames", str(frames)]
-    try:
-        child = subprocess.run(command, env=child_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, timeout=frames / 20.0 + CHILD_GRACE_S)
-        error = "" if child.returncode == 0 else \
-            f"probe publisher exited {child.returncode}: {child.stdout.decode(errors='replace').strip()[-300:]}"
-    except subprocess.TimeoutExpired:
-        error = "probe publisher did not finish in time"
-    time.sleep(0.3)
-    node.destroy_subscription(subscription)
-    return ProbeResult(case, len(seen - {None}), frames, error)
+        from .dds_probe import frame_number
+        from .qos import qos_profile
+
+        self.case, self.frames, self.seen, self.error = case, frames, set(), ""
+        self.subscription = node.create_subscription(
+            Image, topic, lambda msg: self.seen.add(frame_number(msg.header.frame_id)),
+            qos_profile(case.reliability, frames))
+        command = [sys.executable, "-m", "rail_seg_ros.dds_probe", "--topic", topic, "--reliability",
+                   case.reliability, "--frames", str(frames), "--gated"]
+        self.child = subprocess.Popen(command, env=dict(case.env, ROS_DOMAIN_ID=str(domain), **LOOPBACK_ENV),
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                      text=True)
+
+    def expect(self, word: str) -> bool:
+        """Read the child's output up to ``word``; False (with the error kept) when it ends first."""
+        for line in self.child.stdout:
+            if line.strip() == word:
+                return True
+            self.error = line.strip()  # the last thing it said (a match timeout, a traceback's last line)
+        code = self.child.wait()
+        self.error = f"probe publisher exited {code}" + (f": {self.error}" if self.error else "")
+        return False
+
+    def run(self) -> None:
+        """Wait for the match, let it publish, wait until it is done."""
+        from .dds_probe import DONE, GO, READY
+
+        if self.expect(READY):
+            self.child.stdin.write(GO + "\n")
+            self.child.stdin.flush()
+            self.expect(DONE)
+
+    def result(self, node) -> ProbeResult:
+        self.stop()
+        node.destroy_subscription(self.subscription)
+        return ProbeResult(self.case, len(self.seen - {None}), self.frames, self.error)
+
+    def stop(self) -> None:
+        if self.child.poll() is None:
+            self.child.kill()
+        self.child.wait()
+        for stream in (self.child.stdin, self.child.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
 
 
-def live_probe(env: Dict[str, str], frames: int, domain: int,
-               progress: Callable[[ProbeResult], None] = lambda result: None) -> List[ProbeResult]:
-    """Run every probe case on loopback in ``domain``; this process subscribes with its own environment."""
+def live_probe(env: Dict[str, str], frames: int, domain: int) -> List[ProbeResult]:
+    """Run every probe case on loopback in ``domain``; this process subscribes with its own environment.
+
+    The children start together (their start-up overlaps) and publish one after another.
+    """
     if frames < 1:
         raise RailSegError(f"--frames {frames}: expected at least 1")
     if not 0 <= domain <= 232:
@@ -192,18 +221,21 @@ def live_probe(env: Dict[str, str], frames: int, domain: int,
     node = rclpy.create_node("rail_seg_doctor", context=context)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
-    spinner.start()
-    results = []
+    threading.Thread(target=executor.spin, daemon=True).start()
+    probes: List[_Probe] = []
     try:
         for index, case in enumerate(probe_cases(env)):
-            results.append(_run_case(node, case, frames, domain, index))
-            progress(results[-1])
+            probes.append(_Probe(node, case, frames, domain, f"/rail_seg_doctor_{os.getpid()}_{index}"))
+        for probe in probes:
+            probe.run()
+        time.sleep(0.3)
+        return [probe.result(node) for probe in probes]
     finally:
+        for probe in probes:
+            probe.stop()
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown(context=context)
-    return results
 
 
 def probe_findings(results: List[ProbeResult], env: Dict[str, str]) -> List[Finding]:
