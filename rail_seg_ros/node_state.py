@@ -62,6 +62,7 @@ class Stats:
         self.received = 0
         self.published = 0
         self.dropped = 0
+        self.lost = 0  # reported by the RMW's message-lost event
         self.rejected: Dict[str, int] = {}
         self.input_rate = RateMeter(RATE_WINDOW_S)
         self.output_rate = RateMeter(RATE_WINDOW_S)
@@ -72,3 +73,4 @@ class Stats:
         self.input_size: Optional[Tuple[int, int]] = None  # height, width of the last frame
         self.output_size: Optional[Tuple[int, int]] = None
         self.backend_error: Optional[str] = None
+        self.hint_logged = False  # the no-input hint goes to the log once per activation
