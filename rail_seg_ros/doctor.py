@@ -201,15 +201,19 @@ class _Probe:
                 pass
 
 
+def check_probe_options(frames: int, domain: int) -> None:
+    if frames < 1:
+        raise RailSegError(f"--frames {frames}: expected at least 1")
+    if not 0 <= domain <= 232:
+        raise RailSegError(f"--domain {domain}: expected 0 to 232")
+
+
 def live_probe(env: Dict[str, str], frames: int, domain: int) -> List[ProbeResult]:
     """Run every probe case on loopback in ``domain``; this process subscribes with its own environment.
 
     The children start together (their start-up overlaps) and publish one after another.
     """
-    if frames < 1:
-        raise RailSegError(f"--frames {frames}: expected at least 1")
-    if not 0 <= domain <= 232:
-        raise RailSegError(f"--domain {domain}: expected 0 to 232")
+    check_probe_options(frames, domain)
     os.environ.update(LOOPBACK_ENV, ROS_DOMAIN_ID=str(domain))  # this process's participant stays on loopback
     try:
         import rclpy

@@ -34,11 +34,13 @@ def _print(finding: doctor.Finding) -> None:
 
 def run(args: argparse.Namespace) -> int:
     env = dict(os.environ)  # before the probe forces loopback on this process
+    domain = args.domain if args.domain is not None else int(env.get("ROS_DOMAIN_ID", "0") or 0)
+    if not args.no_probe:
+        doctor.check_probe_options(args.frames, domain)
     findings = doctor.static_checks(env)
     for finding in findings:
         _print(finding)
     if not args.no_probe:
-        domain = args.domain if args.domain is not None else int(env.get("ROS_DOMAIN_ID", "0") or 0)
         print(f"live probe: {args.frames} frames of 1920x1080 rgb8 per case, domain {domain}, loopback", flush=True)
         results = doctor.live_probe(env, args.frames, domain)
         probe = doctor.probe_findings(results, env)
