@@ -11,8 +11,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-
 from conftest import ros_domain
+
 from rail_seg_ros import dds
 from rail_seg_ros.contract import BEST_EFFORT, RELIABLE
 from rail_seg_ros.node_input import no_input_hint
