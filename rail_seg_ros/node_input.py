@@ -19,10 +19,9 @@ def subscribe(node: Any, msg_type: Any, topic: str, callback: Callable[[Any], No
               on_lost: Callable[[int], None]) -> Any:
     """``node.create_subscription`` that also reports lost messages to ``on_lost(count)`` where the RMW can."""
     try:
-        from rclpy.event_handler import SubscriptionEventCallbacks
+        from rclpy.event_handler import SubscriptionEventCallbacks, UnsupportedEventTypeError
     except ImportError:  # Humble
-        from rclpy.qos_event import SubscriptionEventCallbacks
-    from rclpy.exceptions import UnsupportedEventTypeError
+        from rclpy.qos_event import SubscriptionEventCallbacks, UnsupportedEventTypeError
 
     events = SubscriptionEventCallbacks(message_lost=lambda info: on_lost(int(info.total_count_change)))
     try:
