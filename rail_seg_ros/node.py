@@ -95,7 +95,6 @@ class SegmentationNode(LifecycleNode):
         self._stats = Stats()
         self._dds_profile = dds.profile_in_effect()  # main() applied the package's profile unless the user set one
         self._hint = ""
-        log_dds_profile(self.get_logger(), self._dds_profile)
         try:
             self._params = declare_parameters(self)
         except RailSegError:
@@ -145,6 +144,7 @@ class SegmentationNode(LifecycleNode):
         self._active = True
         self._state_label = "active"
         self.get_logger().info(f"segmenting {self._input_topic} with {self._segmenter.describe()}")
+        log_dds_profile(self.get_logger(), self._dds_profile)  # after a clean start only: errors stay one line
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
