@@ -190,3 +190,12 @@ def with_package_profile(env: MutableMapping[str, str]) -> Dict[str, str]:
         result[profile.variable] = profile.value
         result[APPLIED_MARK] = profile.variable
     return result
+
+
+def launch_environment(env: Optional[MutableMapping[str, str]] = None) -> Dict[str, str]:
+    """The variables a launch file sets for everything it starts: the package's profile, unless one is in effect."""
+    env = os.environ if env is None else env
+    if profile_in_effect(env).source != "none":
+        return {}
+    profile = package_profile(env)
+    return {profile.variable: profile.value, APPLIED_MARK: profile.variable} if profile.variable else {}

@@ -47,7 +47,7 @@ def no_input_hint(topic: str, silent_s: float, publishers: int, offered: str, re
     export = f"{shipped.variable}={shipped.value}" if shipped.variable else "the package's DDS profile (config/dds)"
     lost_text = f" ({lost} frame(s) reported lost)" if lost else ""
     own = f"; this node uses {profile.note}" if profile.source == "user" else ""
-    return (f"{head}{lost_text}: likely large best-effort images lost between processes, because the "
+    return (f"{head}{lost_text}: if it is publishing, likely large best-effort images are lost between processes: the "
             f"publisher's Fast DDS shared-memory segment is too small (512 KiB by default); start the camera "
             f"driver with {export} (the publisher's profile decides; `rail-seg doctor` checks this host){own}")
 
