@@ -64,7 +64,7 @@ from .contract import (
 )
 from .errors import FrameError, RailSegError
 from .image_codec import compressed_msg_to_rgb8, fill_image_msg, image_msg_to_rgb8
-from .node_input import input_hint, log_dds_profile, subscribe
+from .node_input import InputWatch, log_dds_profile, subscribe
 from .node_params import declare_parameters, unknown_overrides
 from .node_state import RATE_WINDOW_S, FrameSlot, ReceivedFrame, Stats
 from .pipeline import Segmenter
@@ -95,6 +95,7 @@ class SegmentationNode(LifecycleNode):
         self._stats = Stats()
         self._dds_profile = dds.profile_in_effect()  # main() applied the package's profile unless the user set one
         self._hint = ""
+        self._watch = InputWatch()
         try:
             self._params = declare_parameters(self)
         except RailSegError:
@@ -132,7 +133,7 @@ class SegmentationNode(LifecycleNode):
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         p = self._params
         qos = qos_profile(p["input_qos.reliability"], p["input_qos.depth"])
-        self._stats = Stats()
+        self._stats, self._watch = Stats(), InputWatch()
         if p["input_transport"] == TRANSPORT_COMPRESSED:
             image_sub = subscribe(self, CompressedImage, INPUT_COMPRESSED, self._on_compressed, qos, self._on_lost)
         else:
@@ -426,7 +427,7 @@ class SegmentationNode(LifecycleNode):
             return DiagnosticStatus.OK, self._state_label
         silent_s = now - (stats.last_input if stats.last_input is not None else self._activated_at)
         if silent_s > p["input_timeout"]:
-            hint = self._hint = self._no_input_hint(silent_s)
+            hint = self._hint = self._no_input_hint(silent_s, now)
             return DiagnosticStatus.WARN, hint or f"no input on {self._input_topic} for {silent_s:.1f} s"
         output_rate = stats.output_rate.rate(now)
         if p["min_rate"] > 0 and now - self._activated_at > RATE_WINDOW_S and output_rate < p["min_rate"]:
@@ -462,14 +463,12 @@ class SegmentationNode(LifecycleNode):
                    (Diag.DDS_PROFILE, self._dds_profile.note), (Diag.HINT, self._hint)]
         return values
 
-    def _no_input_hint(self, silent_s: float) -> str:
+    def _no_input_hint(self, silent_s: float, now: float) -> str:
         """The likely cause when the input has publishers but no frame came; logged once per activation."""
-        with self._stats.lock:
-            lost = self._stats.lost
-        hint = input_hint(self, self._input_topic, silent_s, self._params["input_qos.reliability"], lost,
-                          self._dds_profile)
-        if hint and not self._stats.hint_logged:
-            self._stats.hint_logged = True
+        p = self._params
+        hint = self._watch.hint(self, self._input_topic, silent_s, p["input_timeout"], p["input_qos.reliability"],
+                                self._stats.lost, self._dds_profile, now)
+        if self._watch.log_once(hint):
             self._warn(hint)
         return hint
 

@@ -9,7 +9,7 @@ When the input topic has publishers but nothing arrives, :func:`no_input_hint` n
 # The Jetson target runs Python 3.8: typing.Callable/List/Optional on purpose.
 
 import os
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from .contract import BEST_EFFORT, RELIABLE
 from .dds import Profile, package_profile, without_profiles
@@ -52,13 +52,35 @@ def no_input_hint(topic: str, silent_s: float, publishers: int, offered: str, re
             f"driver with {export} (the publisher's profile decides; `rail-seg doctor` checks this host){own}")
 
 
-def input_hint(node: Any, topic: str, silent_s: float, requested: str, lost: int, profile: Profile) -> str:
-    """:func:`no_input_hint` for ``topic`` as ``node`` sees the graph now."""
-    from .qos import offered_reliability
+class InputWatch:
+    """The no-input hint of one activation: given once publishers have been there for input_timeout, logged once."""
 
-    infos = node.get_publishers_info_by_topic(topic)
-    return no_input_hint(topic, silent_s, len(infos), offered_reliability([i.qos_profile for i in infos]),
-                         requested, lost, profile)
+    def __init__(self) -> None:
+        self.publishers_since: Optional[float] = None
+        self.logged = False
+
+    def hint(self, node: Any, topic: str, silent_s: float, timeout_s: float, requested: str, lost: int,
+             profile: Profile, now: float) -> str:
+        """:func:`no_input_hint` for ``topic`` as ``node`` sees the graph now ('' while publishers are new)."""
+        from .qos import offered_reliability
+
+        infos = node.get_publishers_info_by_topic(topic)
+        if not infos:
+            self.publishers_since = None
+            return ""
+        if self.publishers_since is None:
+            self.publishers_since = now
+        if now - self.publishers_since < timeout_s:  # a publisher that just appeared may not have sent yet
+            return ""
+        return no_input_hint(topic, min(silent_s, now - self.publishers_since), len(infos),
+                             offered_reliability([i.qos_profile for i in infos]), requested, lost, profile)
+
+    def log_once(self, text: str) -> bool:
+        """True the first time there is a hint to log."""
+        if not text or self.logged:
+            return False
+        self.logged = True
+        return True
 
 
 def log_dds_profile(logger: Any, profile: Profile) -> None:

@@ -73,4 +73,3 @@ class Stats:
         self.input_size: Optional[Tuple[int, int]] = None  # height, width of the last frame
         self.output_size: Optional[Tuple[int, int]] = None
         self.backend_error: Optional[str] = None
-        self.hint_logged = False  # the no-input hint goes to the log once per activation
