@@ -428,7 +428,8 @@ class SegmentationNode(LifecycleNode):
         silent_s = now - (stats.last_input if stats.last_input is not None else self._activated_at)
         if silent_s > p["input_timeout"]:
             hint = self._hint = self._no_input_hint(silent_s, now)
-            return DiagnosticStatus.WARN, hint or f"no input on {self._input_topic} for {silent_s:.1f} s"
+            lost = f" ({stats.lost} frame(s) reported lost)" if stats.lost else ""
+            return DiagnosticStatus.WARN, hint or f"no input on {self._input_topic} for {silent_s:.1f} s{lost}"
         output_rate = stats.output_rate.rate(now)
         if p["min_rate"] > 0 and now - self._activated_at > RATE_WINDOW_S and output_rate < p["min_rate"]:
             return DiagnosticStatus.WARN, f"output rate {output_rate:.1f} Hz is below min_rate {p['min_rate']:g} Hz"
