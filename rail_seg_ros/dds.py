@@ -162,6 +162,8 @@ def profile_in_effect(env: Optional[MutableMapping[str, str]] = None, cwd: Optio
 def apply_profile(env: Optional[MutableMapping[str, str]] = None, cwd: Optional[Path] = None) -> Profile:
     """Set the package's profile in ``env`` (os.environ) unless the user configured DDS; before rclpy.init.
 
+    Fast DDS reads the profile once per process, when its first participant is created: call this first.
+
     Returns the profile in effect afterwards. Children started from ``env`` inherit it, marked as ours.
     """
     env = os.environ if env is None else env
