@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional
 
 from . import dds
-from .contract import BEST_EFFORT, RELIABILITIES, RELIABLE
+from .contract import BEST_EFFORT, RELIABILITIES
 from .errors import RailSegError
 
 OK, WARN, FAIL = "ok", "warn", "fail"
@@ -225,7 +225,8 @@ def live_probe(env: Dict[str, str], frames: int, domain: int) -> List[ProbeResul
     node = rclpy.create_node("rail_seg_doctor", context=context)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
-    threading.Thread(target=executor.spin, daemon=True).start()
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
     probes: List[_Probe] = []
     try:
         for index, case in enumerate(probe_cases(env)):
@@ -238,12 +239,13 @@ def live_probe(env: Dict[str, str], frames: int, domain: int) -> List[ProbeResul
         for probe in probes:
             probe.stop()
         executor.shutdown()
+        spinner.join(timeout=5.0)  # no callback may run while the node and the context go away
         node.destroy_node()
         rclpy.try_shutdown(context=context)
 
 
 def probe_findings(results: List[ProbeResult], env: Dict[str, str]) -> List[Finding]:
-    """A failure where this shell's environment loses best-effort frames; what the package's profile does."""
+    """A failure where this shell's environment loses frames; the other cases are shown for comparison."""
     findings = []
     as_is = "with this shell's own DDS settings" if dds.profile_in_effect(env).source == "user" else \
         "without a profile"
@@ -260,7 +262,6 @@ def probe_findings(results: List[ProbeResult], env: Dict[str, str]) -> List[Find
                   f"decides)" if package.variable and result.case.reliability == BEST_EFFORT else \
                   "see the README, Large images across processes"
             findings.append(Finding(FAIL, what, f"{rate}: 1080p frames from another process are lost", fix))
-        else:
-            level = FAIL if result.case.reliability == RELIABLE or package.variable else WARN
-            findings.append(Finding(level, what, f"{rate} delivered"))
+        else:  # only what this shell's processes get decides the exit status
+            findings.append(Finding(WARN, what, f"{rate} delivered"))
     return findings
