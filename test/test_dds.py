@@ -181,3 +181,15 @@ def test_doctor_refuses_bad_options(loopback_env):
                              capture_output=True, text=True, timeout=120)
         assert run.returncode == 2 and words in run.stderr and "Traceback" not in run.stderr
         assert run.stdout == ""  # refused before any check ran
+
+
+def test_doctor_passes_with_the_profile_exported(loopback_env):
+    pytest.importorskip("rclpy")
+    env = dict(loopback_env, **{dds.FASTDDS_PROFILES_VAR: str(PROFILES / dds.FASTDDS_PROFILE)})
+    run = subprocess.run([sys.executable, "-m", "rail_seg_ros.cli", "doctor", "--frames", "5",
+                          "--domain", str(DOCTOR_DOMAIN)], env=env, capture_output=True, text=True, timeout=240)
+    assert "[ok  ] DDS profile: the user's FASTDDS_DEFAULT_PROFILES_FILE=" in run.stdout
+    assert "[ok  ] probe best_effort, with this shell's own DDS settings: 5/5" in run.stdout, run.stdout
+    assert "[FAIL] probe" not in run.stdout, run.stdout
+    # a host check may still fail elsewhere (a small /dev/shm in a container); here that is the only reason for 1
+    assert run.returncode == (1 if "[FAIL]" in run.stdout else 0), run.stdout + run.stderr
