@@ -23,6 +23,7 @@ COMMANDS = {
     "bench": ("bench", "replay a bag through the model or the node: mIoU and latency report"),
     "record": ("record", "record a running node's outputs into a bag"),
     "demo": ("demo", "the whole product in one command: sample bag through the node, report"),
+    "doctor": ("doctor", "check this host's DDS set-up for lost camera frames, with a live probe"),
 }
 
 

@@ -38,6 +38,7 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from rclpy.logging import LoggingSeverity
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
+from . import dds
 from .camera_info import scale_camera_info, scale_factors
 from .contract import (
     CAMERA_INFO_OUTPUT,
@@ -64,6 +65,7 @@ from .contract import (
 )
 from .errors import FrameError, RailSegError
 from .image_codec import compressed_msg_to_rgb8, fill_image_msg, image_msg_to_rgb8, quiet_opencv
+from .node_input import InputWatch, log_dds_profile, subscribe
 from .node_params import declare_parameters, unknown_overrides
 from .node_state import RATE_WINDOW_S, FrameSlot, ReceivedFrame, Stats
 from .pipeline import Segmenter
@@ -96,6 +98,9 @@ class SegmentationNode(LifecycleNode):
         self._last_error = ""
         self._last_logged: Dict[str, float] = {}
         self._stats = Stats()
+        self._dds_profile = dds.profile_in_effect()  # main() applied the package's profile unless the user set one
+        self._hint = ""
+        self._watch = InputWatch()
         try:
             self._params = declare_parameters(self)
         except RailSegError:
@@ -133,11 +138,11 @@ class SegmentationNode(LifecycleNode):
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         p = self._params
         qos = qos_profile(p["input_qos.reliability"], p["input_qos.depth"])
-        self._stats = Stats()
+        self._stats, self._watch = Stats(), InputWatch()
         if p["input_transport"] == TRANSPORT_COMPRESSED:
-            image_sub = self.create_subscription(CompressedImage, INPUT_COMPRESSED, self._on_compressed, qos)
+            image_sub = subscribe(self, CompressedImage, INPUT_COMPRESSED, self._on_compressed, qos, self._on_lost)
         else:
-            image_sub = self.create_subscription(Image, INPUT_IMAGE, self._on_image, qos)
+            image_sub = subscribe(self, Image, INPUT_IMAGE, self._on_image, qos, self._on_lost)
         info_sub = self.create_subscription(CameraInfo, INPUT_CAMERA_INFO, self._on_camera_info, qos)
         self._inputs = [image_sub, info_sub]
         self._input_topic = getattr(image_sub, "topic_name", INPUT_IMAGE)  # the resolved name (remapped)
@@ -145,6 +150,7 @@ class SegmentationNode(LifecycleNode):
         self._active = True
         self._state_label = "active"
         self.get_logger().info(f"segmenting {self._input_topic} with {self._segmenter.describe()}")
+        log_dds_profile(self.get_logger(), self._dds_profile)  # after a clean start only: errors stay one line
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -274,6 +280,10 @@ class SegmentationNode(LifecycleNode):
             stats.received += 1
             stats.last_input = frame.received
             stats.dropped += int(replaced)
+
+    def _on_lost(self, count: int) -> None:
+        with self._stats.lock:
+            self._stats.lost += max(0, count)
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         segmenter, publisher = self._segmenter, self._camera_info_pub
@@ -432,13 +442,16 @@ class SegmentationNode(LifecycleNode):
 
     def _health(self, now: float) -> Tuple[bytes, str]:
         stats, p = self._stats, self._params
+        self._hint = ""
         if stats.backend_error:
             return DiagnosticStatus.ERROR, f"backend failed: {stats.backend_error}"
         if not self._active:
             return DiagnosticStatus.OK, self._state_label
         silent_s = now - (stats.last_input if stats.last_input is not None else self._activated_at)
         if silent_s > p["input_timeout"]:
-            return DiagnosticStatus.WARN, f"no input on {self._input_topic} for {silent_s:.1f} s"
+            hint = self._hint = self._no_input_hint(silent_s, now)
+            lost = f" ({stats.lost} frame(s) reported lost)" if stats.lost else ""
+            return DiagnosticStatus.WARN, hint or f"no input on {self._input_topic} for {silent_s:.1f} s{lost}"
         output_rate = stats.output_rate.rate(now)
         if p["min_rate"] > 0 and now - self._activated_at > RATE_WINDOW_S and output_rate < p["min_rate"]:
             return DiagnosticStatus.WARN, f"output rate {output_rate:.1f} Hz is below min_rate {p['min_rate']:g} Hz"
@@ -449,7 +462,8 @@ class SegmentationNode(LifecycleNode):
         stats, segmenter = self._stats, self._segmenter
         with stats.lock:
             counters = [(Diag.RECEIVED, stats.received), (Diag.PUBLISHED, stats.published),
-                        (Diag.DROPPED, stats.dropped), (Diag.REJECTED, sum(stats.rejected.values()))]
+                        (Diag.DROPPED, stats.dropped), (Diag.LOST, stats.lost),
+                        (Diag.REJECTED, sum(stats.rejected.values()))]
             counters += [(rejected_key(reason), n) for reason, n in sorted(stats.rejected.items())]
             stages = dict(stats.last_stages)
             sizes = [(Diag.INPUT_SIZE, stats.input_size), (Diag.OUTPUT_SIZE, stats.output_size)]
@@ -469,7 +483,18 @@ class SegmentationNode(LifecycleNode):
         values += [(key, f"{size[1]}x{size[0]}" if size else "") for key, size in sizes]
         values.append((Diag.LAST_ERROR, error or ""))
         values.append((Diag.TRACK_AHEAD, self._track_state or "off: not configured"))
+        values += [(Diag.INPUT_PUBLISHERS, str(self.count_publishers(self._input_topic) if self._active else 0)),
+                   (Diag.DDS_PROFILE, self._dds_profile.note), (Diag.HINT, self._hint)]
         return values
+
+    def _no_input_hint(self, silent_s: float, now: float) -> str:
+        """The likely cause when the input has publishers but no frame came; logged once per activation."""
+        p = self._params
+        hint = self._watch.hint(self, self._input_topic, silent_s, p["input_timeout"], p["input_qos.reliability"],
+                                self._stats.lost, self._dds_profile, now)
+        if self._watch.log_once(hint):
+            self._warn(hint)
+        return hint
 
 
 def main(args: Optional[List[str]] = None) -> int:
@@ -479,6 +504,7 @@ def main(args: Optional[List[str]] = None) -> int:
         print(f"{NODE_NAME}: {bad_names[0]}", file=sys.stderr)
         return 2
     quiet_opencv()
+    dds.apply_profile()  # before rclpy.init: Fast DDS reads the profile when the participant is created
     rclpy.init(args=args)
     node = None
     try:
