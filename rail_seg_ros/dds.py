@@ -16,6 +16,8 @@ import re
 from pathlib import Path
 from typing import Dict, List, MutableMapping, NamedTuple, Optional, Tuple
 
+from .resources import data_dirs, find_data
+
 FASTRTPS_PROFILES_VAR = "FASTRTPS_DEFAULT_PROFILES_FILE"  # Fast DDS 2.x (Humble, Jazzy); deprecated in 3.x
 FASTDDS_PROFILES_VAR = "FASTDDS_DEFAULT_PROFILES_FILE"  # Fast DDS 3.x (Kilted)
 CYCLONE_VAR = "CYCLONEDDS_URI"
@@ -30,7 +32,6 @@ RMW_FASTRTPS_DYNAMIC = "rmw_fastrtps_dynamic_cpp"
 RMW_CYCLONEDDS = "rmw_cyclonedds_cpp"
 DEFAULT_RMW = RMW_FASTRTPS  # every ROS 2 distribution since Galactic's successor
 
-PROFILE_DIR = ("config", "dds")
 FASTDDS_26_PROFILE = "fastdds_2.6.xml"
 FASTDDS_PROFILE = "fastdds.xml"
 CYCLONE_PROFILE = "cyclonedds.xml"
@@ -92,16 +93,12 @@ def fastdds_version(env: Optional[MutableMapping[str, str]] = None) -> Tuple[Opt
 
 def profile_dirs() -> List[Path]:
     """Folders holding the package's DDS profiles (installed share dir first, then the source tree)."""
-    from .model_card import share_dirs
-
-    return [d.joinpath(*PROFILE_DIR) for d in share_dirs() if d.joinpath(*PROFILE_DIR).is_dir()]
+    return data_dirs("dds_profiles")
 
 
 def _profile_file(name: str) -> Optional[Path]:
-    for folder in profile_dirs():
-        if (folder / name).is_file():
-            return folder / name
-    return None
+    found = find_data("dds_profiles", name)
+    return found if found is not None and found.is_file() else None
 
 
 def user_configuration(env: Optional[MutableMapping[str, str]] = None, cwd: Optional[Path] = None) -> Optional[str]:
