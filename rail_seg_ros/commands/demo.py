@@ -51,9 +51,10 @@ def track_node_params(bag: Path, folder: Path) -> List[str]:
     info = folder / "camera_info.yaml"
     info.write_text(camera_info_yaml(camera, bag.name))
     # track.mode stays auto: the stage runs for a RailSem19 model and is off for another label set
-    return [f"track.camera_height:={camera.height_m:.6g}",
-            f"track.camera_pitch:={camera.pitch_deg:.6g}", f"track.camera_roll:={camera.roll_deg:.6g}",
-            f"track.camera_info_file:={info}"]
+    # repr of a float keeps its ".0": the node's double parameters refuse an integer
+    return [f"track.camera_height:={round(camera.height_m, 6)!r}",
+            f"track.camera_pitch:={round(float(camera.pitch_deg), 6)!r}",
+            f"track.camera_roll:={round(float(camera.roll_deg), 6)!r}", f"track.camera_info_file:={info}"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
