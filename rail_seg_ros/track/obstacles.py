@@ -6,6 +6,13 @@ the ground, so a person beside the envelope (feet outside) is not reported while
 is, however much of either the image shows over the envelope. Its distance is the along-track
 distance of its nearest such ground point. Regions are found per class (8-connected), so a person in
 front of a car stays a person.
+
+Rail vehicles (``on-rails``) count only where they stand on the ego track itself: a contact within half the
+gauge plus ``ON_TRACK_MARGIN_M`` of the centre line, and none of the region's lower edge much nearer than
+that contact (``ALONGSIDE_RATIO``). A train on a neighbouring track reaches to the envelope's edge by design
+(track spacing keeps it just outside the kinematic gauge), a pixel there spans 0.1-0.3 m 50-150 m ahead,
+and the far end of its body, against the far ego track, reads as a contact on the footprint, while its
+near end stands on its own track much nearer.
 """
 
 from dataclasses import dataclass
@@ -22,6 +29,14 @@ from .envelope import Envelope, GroundPath, along_track
 SHIFT = 4          # sub-pixel bits for cv2.fillPoly
 NEAREST = 8        # contact points per region measured along the track (the nearest by ground range)
 MAX_HEIGHT_M = 10.0  # nothing that stands on the track is taller above its contact point (trains: about 4.5 m)
+ON_RAILS = RAILSEM19.names.index("on-rails")
+# a rail vehicle on the ego track has contacts this close to the centre line (its wheels are on the rails);
+# one on a neighbouring track none nearer than about 1.6 m
+ON_TRACK_MARGIN_M = 0.5
+# ... and a region whose lower edge comes this many times nearer than its contact on the footprint (plus
+# ALONGSIDE_SLACK_M) is a train alongside whose far end overlaps the ego track in the image
+ALONGSIDE_RATIO = 1.5
+ALONGSIDE_SLACK_M = 5.0
 
 
 @dataclass(frozen=True)
@@ -82,9 +97,34 @@ def _standing_heights(camera: GroundCamera, components: np.ndarray, cid: int, co
     return heights
 
 
+def _nearest_ground_m(labels: np.ndarray, camera: GroundCamera, components: np.ndarray, cid: int,
+                      box: Tuple[int, int, int, int]) -> float:
+    """Ground range of the nearest lower-edge pixel of region ``cid`` (bounding box ``box``), anywhere."""
+    x, y, w, h = box
+    region = components[y:y + h, x:x + w] == cid
+    below = np.zeros_like(region)
+    below[:-1] = region[1:]
+    vs, us = np.nonzero(region & ~below)
+    ground = camera.to_ground(np.column_stack([us + x, vs + y]).astype(np.float64))
+    ok = np.isfinite(ground).all(axis=1)
+    return float(np.hypot(*ground[ok].T).min()) if ok.any() else float("inf")
+
+
+def _rail_vehicle_on_track(labels: np.ndarray, camera: GroundCamera, path: GroundPath, components: np.ndarray,
+                           cid: int, box: Tuple[int, int, int, int], ground: np.ndarray,
+                           gauge_m: float) -> np.ndarray:
+    """Which contacts (ground points K x 2) of rail vehicle ``cid`` stand on the ego track (see the module)."""
+    on_track = np.abs(along_track(path, ground)[1]) <= gauge_m / 2 + ON_TRACK_MARGIN_M
+    if on_track.any():
+        nearest_in = float(np.hypot(*ground[on_track].T).min())
+        if nearest_in > ALONGSIDE_RATIO * _nearest_ground_m(labels, camera, components, cid, box) + ALONGSIDE_SLACK_M:
+            on_track[:] = False
+    return on_track
+
+
 def find_obstacles(labels: np.ndarray, camera: GroundCamera, path: GroundPath, envelope: Envelope,
-                   classes: FrozenSet[int], min_pixels: int) -> List[Obstacle]:
-    """Obstacles in an H x W RailSem19 label map, nearest first."""
+                   classes: FrozenSet[int], min_pixels: int, gauge_m: float = 1.435) -> List[Obstacle]:
+    """Obstacles in an H x W RailSem19 label map, nearest first (``gauge_m``: where rail vehicles stand)."""
     mask, box = footprint_mask(envelope, labels.shape)
     if not mask.size or not classes:
         return []
@@ -113,6 +153,12 @@ def find_obstacles(labels: np.ndarray, camera: GroundCamera, path: GroundPath, e
             if not standing.any():
                 continue
             mine, ground = mine[standing], ground[standing]
+            if cls == ON_RAILS:
+                on_track = _rail_vehicle_on_track(labels, camera, path, components, cid, (x, y, w, h), ground,
+                                                  gauge_m)
+                if not on_track.any():
+                    continue
+                mine, ground = mine[on_track], ground[on_track]
             order = np.argsort(np.hypot(*ground.T))[:NEAREST]
             s, lateral = along_track(path, ground[order])
             k = int(np.argmin(s))
