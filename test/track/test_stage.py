@@ -188,3 +188,19 @@ def test_json_shape(cam):
     assert all(len(p) == 2 for p in out["ego_track"]["polygon"])
     assert set(out["obstacles"][0]) >= {"class", "distance_m", "pixels", "bbox"}
     assert len(out["obstacles"][0]["bbox"]) == 4
+
+
+@pytest.mark.parametrize("index", [7, 68, 94])
+def test_a_train_on_a_neighbouring_track_is_no_obstacle(index):
+    """Scenes of `rail-seg synth --seed 6000000` where a train alongside was reported 50-110 m ahead (its
+    near end stands on its own track 17-46 m ahead; its far end, against the far ego track, read as a
+    contact on the footprint)."""
+    from rail_seg_ros import synth
+
+    scene = synth.make_scene(288, 512, synth.frame_seed(6000000, index))
+    truth = synth.track_truth(scene)
+    trains = [o for o in truth["obstacles"] if o["class"] == "on-rails" and o["pixels"] >= 20]
+    assert trains and not any(o["in_envelope"] for o in trains)
+    result = TrackAhead().run(scene.labels, synth.camera_from_dict(truth["camera"]))
+    assert result.ego_track is not None
+    assert [o for o in result.obstacles if o.class_name == "on-rails"] == []
