@@ -38,7 +38,6 @@ ON_TRACK_MARGIN_M = 0.5
 ALONGSIDE_RATIO = 1.5
 ALONGSIDE_SLACK_M = 5.0
 # touching objects of one class: split where the region's lower edge steps this much farther (see _column_parts)
-SPLIT_TOUCHING = True
 STEP_RATIO = 1.25
 STEP_M = 2.0
 MIN_PART_COLUMNS = 3
@@ -210,7 +209,7 @@ def find_obstacles(labels: np.ndarray, camera: GroundCamera, path: GroundPath, e
             if area < min_pixels:
                 continue
             mine = pts[ids == cid][:, ::-1].astype(np.float64)  # (u, v)
-            parts = _column_parts(camera, components[y:y + h, x:x + w] == cid, x, y) if SPLIT_TOUCHING else [(x, x + w)]
+            parts = _column_parts(camera, components[y:y + h, x:x + w] == cid, x, y)
             for lo, hi in parts:
                 inside = (mine[:, 0] >= lo) & (mine[:, 0] < hi)
                 if not inside.any():
