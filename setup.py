@@ -21,6 +21,7 @@ setup(
         ("share/" + PACKAGE + "/launch", files("launch/*.py")),
         ("share/" + PACKAGE + "/config", files("config/*.yaml") + files("config/*.rviz")),
         ("share/" + PACKAGE + "/config/models", files("config/models/*.yaml")),
+        ("share/" + PACKAGE + "/config/dds", files("config/dds/*.xml")),
         ("share/" + PACKAGE + "/models", files("models/*.onnx") + files("models/*.pt") + files("models/*.md")),
         ("share/" + PACKAGE + "/bags", files("bags/*.md")),
     ] + [("share/" + PACKAGE + "/" + bag, files(bag + "/*")) for bag in (b.rstrip("/") for b in files("bags/*/"))],

@@ -1,17 +1,25 @@
 #!/usr/bin/env python3
 """Speed, measured side by side in one run on this machine (a script that prints figures, not a test).
 
-1. Model only (normalisation, network, argmax; ``backend.infer`` on a uint8 frame at the input size):
-   torch eager fp32, onnxruntime fp32 and onnxruntime int8, for SqueezeNAS small/large and Fast-SCNN at
-   1024x2048 and 512x1024, with the ratios between them.
+1. Model only: a uint8 frame at the network's input size to labels at an output size, per engine:
+   torch eager (NCHW, the full head in the graph), onnxruntime fp32 with the full head (upsampling and
+   argmax in the graph), onnxruntime fp32 with the sparse head (the graph stops at the low-resolution
+   logits; rail_seg_ros/head.py samples the labels at the output size), onnxruntime int8 with the sparse
+   head. Output sizes: the network's own and a 1080x1920 camera frame's (the full-head engines then
+   resize their labels by nearest neighbour, as the pipeline did before the sparse head).
 2. The whole pipeline (an encoded sensor_msgs/Image in; labels, colour and overlay messages out) against
    model only, for frames at the model's size and for 1920x1080 camera frames.
+3. The node's own stage timings (decode, preprocess, infer, postprocess, publish) for 1920x1080 frames:
+   segmentation_node in this process, frames published to it over DDS on loopback, its outputs
+   subscribed to; the means it reports on /diagnostics.
 
-Weights: the public SqueezeNAS lat_small from ../shared where present, seeded random weights otherwise
-(speed does not depend on the values). int8 is calibrated on synthetic rail scenes.
+Weights: the public SqueezeNAS weights from ../shared where present, seeded random weights otherwise
+(speed does not depend on the values). int8 is calibrated on synthetic rail scenes. On a machine shared
+with other work absolute figures drift; compare the ratios within one run.
 
-    .venv/bin/python benchmarks/speed.py                      # everything (several minutes on 2 cores)
-    .venv/bin/python benchmarks/speed.py --models squeezenas_lat_small --sizes 1024x2048 --runs 5
+    .venv/bin/python benchmarks/speed.py --quick             # lat_small only, a few runs (~5 min on 2 cores)
+    .venv/bin/python benchmarks/speed.py                     # everything (long on 2 cores)
+    .venv/bin/python benchmarks/speed.py --models fast_scnn --outputs 1080x1920 --no-node
 """
 
 import argparse
@@ -22,13 +30,15 @@ import time
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Callable, Dict, List, Tuple
 
+import cv2
 import numpy as np
 import torch
 
-from rail_seg_ros.backends import create_backend
+from rail_seg_ros.backends.onnxruntime_backend import OnnxRuntimeBackend
 from rail_seg_ros.backends.torch_backend import TorchBackend
-from rail_seg_ros.commands.bench_model import time_backend
+from rail_seg_ros.head import LOW_LABELS, LOW_LOGITS, sparse_labels
 from rail_seg_ros.image_codec import encode_image, fill_image_msg, image_msg_to_rgb8
 from rail_seg_ros.model_card import ModelCard, card_for_architecture
 from rail_seg_ros.pipeline import Segmenter
@@ -38,6 +48,10 @@ from rail_seg_ros.sizes import parse_size
 # pool) keep spinning for a while after a run and would steal the 2 cores from the next engine.
 SETTLE_S = 0.5
 SHARED_WEIGHTS = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "squeezenas" / "weights"
+MODELS = "squeezenas_lat_small,squeezenas_lat_large,squeezenas_mac_small,fast_scnn"
+# onnxruntime's calibrator needs more than 24 GB for lat_large at 1024x2048 (README, Speed)
+INT8_SKIP = "squeezenas_lat_large"
+ENGINES = ("torch eager", "ort fp32 full", "ort fp32 sparse", "ort int8 sparse")
 
 
 def card_with_weights(arch: str, size, workdir: Path) -> ModelCard:
@@ -47,32 +61,72 @@ def card_with_weights(arch: str, size, workdir: Path) -> ModelCard:
     if public.exists():
         weights = public
     else:
-        from rail_seg_ros.nets import build_model
-
-        torch.manual_seed(0)
         weights = workdir / f"{arch}.pt"
-        torch.save(build_model(arch, card.num_classes).state_dict(), weights)
+        if not weights.exists():
+            from rail_seg_ros.nets import build_model
+
+            torch.manual_seed(0)
+            torch.save(build_model(arch, card.num_classes).state_dict(), weights)
     return replace(card, weights=str(weights), name=f"{arch}-{size[0]}x{size[1]}")
 
 
-def model_only(card: ModelCard, cache: Path, runs: int, warmup: int, settle_s: float = SETTLE_S) -> dict:
-    frame = np.random.default_rng(0).integers(0, 256, (1, *card.input_size, 3), dtype=np.uint8)
-    engines = {
-        # eager PyTorch as the public SqueezeNAS code runs it (NCHW), and our torch backend (channels_last)
+def labels_function(engine, out_size: Tuple[int, int]) -> Callable[[np.ndarray], np.ndarray]:
+    """frame -> labels at ``out_size``: the sparse head samples there, a full head is resized (nearest)."""
+    if engine.low_resolution:
+        def sparse(batch: np.ndarray) -> np.ndarray:
+            raw = engine.run_graph(batch)
+            return sparse_labels(raw[LOW_LOGITS][0], out_size, low_labels=raw[LOW_LABELS][0])
+        return sparse
+
+    def full(batch: np.ndarray) -> np.ndarray:
+        labels = engine.infer(batch)["labels"][0]
+        if labels.shape != out_size:
+            labels = cv2.resize(labels, (out_size[1], out_size[0]), interpolation=cv2.INTER_NEAREST)
+        return labels
+    return full
+
+
+def make_engines(card: ModelCard, cache: Path, int8: bool) -> Dict[str, object]:
+    engines: Dict[str, object] = {
+        # eager PyTorch as the public SqueezeNAS code runs it (NCHW)
         "torch eager": TorchBackend(card, "fp32", "cpu", ("labels",), channels_last=False),
-        "torch channels_last": TorchBackend(card, "fp32", "cpu", ("labels",), channels_last=True),
-        "onnxruntime fp32": create_backend(card, "onnxruntime", "fp32", "cpu", ("labels",), cache),
-        "onnxruntime int8": create_backend(card, "onnxruntime", "int8", "cpu", ("labels",), cache),
+        "ort fp32 full": OnnxRuntimeBackend(card, "fp32", "cpu", ("labels",), cache, head="full"),
+        "ort fp32 sparse": OnnxRuntimeBackend(card, "fp32", "cpu", ("labels",), cache, head="sparse"),
     }
+    if int8:
+        engines["ort int8 sparse"] = OnnxRuntimeBackend(card, "int8", "cpu", ("labels",), cache, head="sparse")
+    return engines
+
+
+def model_only(card: ModelCard, cache: Path, outputs: List[Tuple[int, int]], args) -> Dict[str, Dict[str, float]]:
+    """Median ms per frame of every engine for every output size, round robin (same machine state)."""
+    frame = np.random.default_rng(0).integers(0, 256, (1, *card.input_size, 3), dtype=np.uint8)
+    engines = make_engines(card, cache, int8=card.architecture not in args.int8_skip.split(","))
+    calls = {(name, size): labels_function(engine, size) for name, engine in engines.items() for size in outputs}
+    for call in calls.values():
+        for _ in range(args.warmup):
+            call(frame)
+    times: Dict[Tuple[str, Tuple[int, int]], List[float]] = {key: [] for key in calls}
+    for _ in range(args.runs):
+        for key, call in calls.items():
+            time.sleep(args.settle)
+            start = time.perf_counter()
+            call(frame)
+            times[key].append((time.perf_counter() - start) * 1e3)
+    result: Dict[str, Dict[str, float]] = {}
+    for (name, size), values in times.items():
+        result.setdefault(f"{size[0]}x{size[1]}", {})[name] = float(np.median(values))
     for engine in engines.values():
-        for _ in range(warmup):
-            engine.infer(frame)
-    times: dict = {name: [] for name in engines}
-    for _ in range(runs):  # round robin, so every backend sees the same machine state
-        for name, engine in engines.items():
-            time.sleep(settle_s)
-            times[name].append(time_backend(engine, frame, 1, 0)["mean"])
-    return {name: float(np.median(t)) for name, t in times.items()}
+        engine.close()
+    return result
+
+
+def print_model_row(arch: str, size: Tuple[int, int], output: str, f: Dict[str, float]) -> None:
+    cells = "".join(f"{f[name]:>10.1f}" if name in f else f"{'-':>10}" for name in ENGINES)
+    sparse, full, torch_ms = f["ort fp32 sparse"], f["ort fp32 full"], f["torch eager"]
+    int8 = f"{sparse / f['ort int8 sparse']:>10.2f}x" if "ort int8 sparse" in f else f"{'-':>11}"
+    print(f"{arch:<22}{size[0]}x{size[1]:<5}{output:>10}{cells}{torch_ms / full:>10.2f}x{torch_ms / sparse:>10.2f}x"
+          f"{full / sparse:>10.2f}x{int8}", flush=True)
 
 
 class _Message(SimpleNamespace):
@@ -80,12 +134,12 @@ class _Message(SimpleNamespace):
 
 
 def pipeline_vs_model(card: ModelCard, cache: Path, runs: int, warmup: int, frame_size) -> dict:
-    segmenter = Segmenter(card, create_backend(card, "onnxruntime", "fp32", "cpu", ("labels",), cache))
-    rng = np.random.default_rng(1)
-    rgb = rng.integers(0, 256, (*frame_size, 3), dtype=np.uint8)
-    fields = encode_image(rgb, "rgb8")
-    message = _Message(**fields._asdict())
+    """The whole frame (decode, segment, three output messages) against ``backend.infer`` alone."""
+    segmenter = Segmenter(card, OnnxRuntimeBackend(card, "fp32", "cpu", ("labels",), cache))
+    rgb = np.random.default_rng(1).integers(0, 256, (*frame_size, 3), dtype=np.uint8)
+    message = _Message(**encode_image(rgb, "rgb8")._asdict())
     outputs = [_Message(header=None) for _ in range(3)]
+    stages: Dict[str, List[float]] = {}
 
     def whole_frame() -> None:
         image = image_msg_to_rgb8(message)
@@ -93,6 +147,8 @@ def pipeline_vs_model(card: ModelCard, cache: Path, runs: int, warmup: int, fram
         fill_image_msg(outputs[0], result.labels, "mono8")
         fill_image_msg(outputs[1], result.color, "rgb8")
         fill_image_msg(outputs[2], result.overlay, "rgb8")
+        for stage, ms in result.timings_ms.items():
+            stages.setdefault(stage, []).append(ms)
 
     batch = segmenter.preprocess(image_msg_to_rgb8(message))[0].copy()
     for _ in range(warmup):
@@ -106,50 +162,74 @@ def pipeline_vs_model(card: ModelCard, cache: Path, runs: int, warmup: int, fram
         start = time.perf_counter()
         segmenter.backend.infer(batch)
         model_ms.append((time.perf_counter() - start) * 1e3)
-    return {"pipeline_ms": float(np.median(pipeline_ms)), "model_ms": float(np.median(model_ms))}
+    segmenter.close()
+    return {"pipeline_ms": float(np.median(pipeline_ms)), "model_ms": float(np.median(model_ms)),
+            "stages_ms": {stage: float(np.median(v[warmup:])) for stage, v in stages.items()}}
 
 
-def main() -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", default="squeezenas_lat_small,squeezenas_lat_large,fast_scnn")
-    parser.add_argument("--sizes", default="1024x2048,512x1024")
+    parser.add_argument("--quick", action="store_true",
+                        help="squeezenas_lat_small only, 3 runs, 1 warm-up (the other options still apply)")
+    parser.add_argument("--models", default=MODELS, help=f"architectures (default {MODELS})")
+    parser.add_argument("--size", default="1024x2048", metavar="HxW", help="network input size (default 1024x2048)")
+    parser.add_argument("--outputs", default="network,1080x1920", metavar="HxW,...",
+                        help="label sizes: 'network' (the input size) and camera frame sizes")
+    parser.add_argument("--int8-skip", default=INT8_SKIP, metavar="ARCH,...",
+                        help=f"architectures without the int8 column (default {INT8_SKIP}: its calibration at "
+                             "1024x2048 needs more than 24 GB)")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--pipeline-size", default="1024x2048", metavar="HxW",
-                        help="network input size of the pipeline comparison (first model of --models)")
     parser.add_argument("--frames", default="1024x2048,1080x1920", metavar="HxW,...",
-                        help="camera frame sizes of the pipeline comparison")
+                        help="camera frame sizes of the pipeline comparison (first model, network at --size)")
     parser.add_argument("--settle", type=float, default=SETTLE_S, metavar="S",
                         help="seconds of pause before each timed model-only frame")
+    parser.add_argument("--no-node", action="store_true", help="skip the node's stage timings (no DDS)")
+    parser.add_argument("--node-frames", type=int, default=20, help="1920x1080 frames sent to the node")
+    parser.add_argument("--cache-dir", metavar="DIR",
+                        help="keep exported and int8 graphs here for the next run (default: a temporary folder)")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
-    args = parser.parse_args()
-    pipeline_size = parse_size(args.pipeline_size)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.models, args.runs, args.warmup, args.node_frames = "squeezenas_lat_small", 3, 1, 12
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    size = parse_size(args.size)
+    outputs = [size if o == "network" else parse_size(o) for o in args.outputs.split(",")]
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    results = {"model_only": [], "pipeline": []}
+    results: dict = {"model_only": [], "pipeline": [], "node": None}
     with tempfile.TemporaryDirectory() as tmp:
-        cache = Path(tmp)
-        print(f"{'model':<24}{'size':>10}{'torch':>10}{'torch cl':>10}{'ort fp32':>10}{'ort int8':>10}"
-              f"{'ort/torch':>11}{'int8/fp32':>11}   (median ms per frame, model only; ratios are speed-ups)")
+        cache = Path(args.cache_dir or tmp)
+        cache.mkdir(parents=True, exist_ok=True)
+        print(f"{'model':<22}{'size':>10}{'labels':>10}{'torch':>10}{'ort full':>10}{'ort sprs':>10}{'int8 sprs':>10}"
+              f"{'full/trch':>11}{'sprs/trch':>11}{'sprs/full':>11}{'int8/fp32':>11}")
         for arch in args.models.split(","):
-            for size in map(parse_size, args.sizes.split(",")):
-                card = card_with_weights(arch, size, cache)
-                f = model_only(card, cache, args.runs, args.warmup, args.settle)
-                row = {"model": arch, "size": list(size), **f}
-                results["model_only"].append(row)
-                print(f"{arch:<24}{size[0]}x{size[1]:<5}{f['torch eager']:>10.1f}{f['torch channels_last']:>10.1f}"
-                      f"{f['onnxruntime fp32']:>10.1f}"
-                      f"{f['onnxruntime int8']:>10.1f}{f['torch eager'] / f['onnxruntime fp32']:>10.2f}x"
-                      f"{f['onnxruntime fp32'] / f['onnxruntime int8']:>10.2f}x", flush=True)
-        print(f"\n{'pipeline (onnxruntime fp32)':<34}{'frame':>10}{'model':>10}{'pipeline':>10}{'fps ratio':>11}")
-        for arch in args.models.split(",")[:1]:
-            card = card_with_weights(arch, pipeline_size, cache)
-            for frame in map(parse_size, args.frames.split(",")):
-                p = pipeline_vs_model(card, cache, args.runs, args.warmup, frame)
-                ratio = p["model_ms"] / p["pipeline_ms"]
-                results["pipeline"].append({"model": arch, "frame": list(frame), **p, "fps_ratio": ratio})
-                print(f"{arch + ' @' + args.pipeline_size:<34}{frame[0]}x{frame[1]:<5}{p['model_ms']:>10.1f}"
-                      f"{p['pipeline_ms']:>10.1f}{ratio:>10.2f}x", flush=True)
-    print("\nfps ratio = pipeline frame rate / model-only frame rate (1.0 = no overhead).")
+            card = card_with_weights(arch, size, cache)
+            figures = model_only(card, cache, outputs, args)
+            for output, f in figures.items():
+                results["model_only"].append({"model": arch, "size": list(size), "labels": output, **f})
+                print_model_row(arch, size, output, f)
+        print("(median ms per frame, model only: uint8 frame in, labels at the 'labels' size out; "
+              "ratios are speed-ups)")
+        print(f"\n{'pipeline (ort fp32, default head)':<36}{'frame':>10}{'model':>10}{'pipeline':>10}{'fps ratio':>11}"
+              f"   stages (ms)")
+        arch = args.models.split(",")[0]
+        card = card_with_weights(arch, size, cache)
+        for frame in map(parse_size, args.frames.split(",")):
+            p = pipeline_vs_model(card, cache, args.runs, args.warmup, frame)
+            ratio = p["model_ms"] / p["pipeline_ms"]
+            results["pipeline"].append({"model": arch, "frame": list(frame), **p, "fps_ratio": ratio})
+            stages = ", ".join(f"{k} {v:.1f}" for k, v in p["stages_ms"].items())
+            print(f"{arch + ' @' + args.size:<36}{frame[0]}x{frame[1]:<5}{p['model_ms']:>10.1f}"
+                  f"{p['pipeline_ms']:>10.1f}{ratio:>10.2f}x   {stages}", flush=True)
+        print("fps ratio = pipeline frame rate / model-only frame rate (1.0 = no overhead).")
+        if not args.no_node:
+            from speed_node import node_stage_times
+
+            results["node"] = node_stage_times(card, cache, (1080, 1920), args.node_frames)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0

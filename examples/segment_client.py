@@ -6,8 +6,13 @@ publishes 1920x1080 frames in rgb8, bgr8, mono8, yuv422 and as JPEG, receives ~/
 ~/overlay for each (matched to the frame by its header stamp), sends a burst faster than the model
 runs and a stream of malformed messages, reads /diagnostics and prints what it got.
 
-    python3 examples/segment_client.py --model squeezenas_lat_small_cityscapes \\
-        --weights /path/to/lat_small.pth --backend onnxruntime [--image street.png]
+    python3 examples/segment_client.py [--model rail_default] [--weights W] [--backend B] [--image street.png]
+
+The node gets only the model (and weights, backend, input transport): every other parameter is its
+default, so the input is best effort (the sensor-data QoS cameras publish with) and this client
+publishes and subscribes best effort, as a camera driver and a viewer do. Like a camera started by the
+package's launch file, this process runs with the package's DDS profile (config/dds: a 64 MiB
+shared-memory segment; a 1080p frame is lost best effort without it), unless you set your own.
 
 DDS stays on this machine: the script sets ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST,
 ROS_LOCALHOST_ONLY=1 and a ROS_DOMAIN_ID of its own (--domain-id) for itself and the node.
@@ -35,7 +40,7 @@ NAMESPACE = "client_demo"
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="squeezenas_lat_small_cityscapes", help="card name, card YAML or architecture")
+    parser.add_argument("--model", default="rail_default", help="card name, card YAML or architecture")
     parser.add_argument("--weights", default="", help="checkpoint for the model (default: the card's own)")
     parser.add_argument("--backend", default="auto", help="auto | tensorrt | onnxruntime | torch")
     parser.add_argument("--image", default="", help="a picture to send (default: a drawn track scene)")
@@ -50,13 +55,17 @@ def loopback_env(domain_id: int) -> Dict[str, str]:
 
 ARGS = parse_args()
 os.environ.update(loopback_env(ARGS.domain_id))  # before rclpy starts DDS
+from rail_seg_ros import dds  # noqa: E402
+
+PROFILE = dds.apply_profile()  # the publisher's profile decides whether 1080p frames arrive; the node inherits it
 
 import rclpy  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
+from rclpy.qos import qos_profile_sensor_data  # noqa: E402
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 
 from rail_seg_ros.contract import (  # noqa: E402
+    BEST_EFFORT,
     DIAGNOSTICS_TOPIC,
     EXECUTABLE,
     INPUT_COMPRESSED,
@@ -65,7 +74,6 @@ from rail_seg_ros.contract import (  # noqa: E402
     NODE_STAGES,
     OUTPUT_LABELS,
     RECORDED_OUTPUTS,
-    RELIABLE,
     TRANSPORT_COMPRESSED,
     TRANSPORT_RAW,
     Diag,
@@ -77,6 +85,7 @@ from rail_seg_ros.contract import (  # noqa: E402
 )
 from rail_seg_ros.image_codec import encode_compressed, fill_image_msg, rgb8_to  # noqa: E402
 from rail_seg_ros.labels import get_label_set  # noqa: E402
+from rail_seg_ros.qos import qos_profile  # noqa: E402
 
 OUTPUTS = RECORDED_OUTPUTS  # labels, color, overlay: the node's default outputs
 
@@ -110,13 +119,8 @@ class SegmentationNodeProcess:
     """The node in a subprocess of its own, its log kept in a file."""
 
     def __init__(self, namespace: str, transport: str) -> None:
-        # input_qos reliable: the node defaults to best-effort sensor-data QoS (keep last 1), but with DDS kept
-        # on loopback (ROS_LOCALHOST_ONLY / LOCALHOST discovery) Fast DDS sends over UDP only, and a best-effort
-        # frame of several MB loses fragments in the default socket buffers; reliable DDS resends them. Depth 30
-        # lets the whole burst below reach the node, which then skips (and counts) what it cannot keep up with.
-        params = {"model": ARGS.model, "backend": ARGS.backend, "input_transport": transport, "warmup_frames": 1,
-                  "input_qos.reliability": RELIABLE, "input_qos.depth": 30,  # the whole burst reaches the node
-                  "input_timeout": 10.0}  # the demo pauses between steps
+        # the node's defaults for everything else: best-effort input with a reader history of 10
+        params = {"model": ARGS.model, "backend": ARGS.backend, "input_transport": transport}
         if ARGS.weights:
             params["weights"] = ARGS.weights
         command = node_command() + ["--ros-args", "-r", f"__ns:={join_name(namespace)}"]
@@ -154,12 +158,12 @@ class Client:
         self.status: Optional[Any] = None
         self.status_name = status_name(join_name(namespace, NODE_NAME))
         topics = output_topics(namespace)
-        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        viewer = qos_profile(BEST_EFFORT, 10)  # as RViz subscribes to images
         for name in OUTPUTS:
-            node.create_subscription(Image, topics[name], self._keeper(name), reliable)
+            node.create_subscription(Image, topics[name], self._keeper(name), viewer)
         node.create_subscription(DiagnosticArray, DIAGNOSTICS_TOPIC, self._on_diagnostics, 10)
         # the node's inputs are relative names: image and image/compressed in its namespace
-        frames_qos = QoSProfile(depth=30, reliability=ReliabilityPolicy.RELIABLE)  # holds the whole burst
+        frames_qos = qos_profile_sensor_data  # best effort, keep last 5: what camera drivers publish with
         self.raw_pub = node.create_publisher(Image, join_name(namespace, INPUT_IMAGE), frames_qos)
         self.jpeg_pub = node.create_publisher(CompressedImage, join_name(namespace, INPUT_COMPRESSED), frames_qos)
 
@@ -361,6 +365,7 @@ def jpeg_phase(node: Any, rgb: np.ndarray) -> bool:
 
 def main() -> int:
     rgb = load_picture(ARGS.image)
+    print(f"DDS profile of this client (and the node it starts): {PROFILE.note}")
     rclpy.init()
     node = rclpy.create_node("segment_client")
     try:

@@ -6,13 +6,22 @@
 Arguments
     camera       the camera's sensor_msgs/Image topic. The node's ``image`` input is remapped to it,
                  ``image/compressed`` to CAMERA/compressed and ``camera_info`` to the camera_info next
-                 to it (/front/image_raw -> /front/camera_info), as image_transport names them.
+                 to it (/front/image_raw -> /front/camera_info, /image_raw -> /camera_info), as
+                 image_transport names them.
     namespace    the node's namespace: outputs are /NAMESPACE/segmentation_node/{labels,color,overlay,...}
-    model        model card name or path, or an architecture name with weights ("" = from params_file)
+    model        model card name or path, or an architecture name with weights ("" = from params_file:
+                 the shipped rail_default card, which needs no download)
     weights      checkpoint for the model ("" = from params_file / the card's own)
     backend      auto | tensorrt | onnxruntime | torch ("" = from params_file)
     params_file  parameters file (default: the package's config/segment.yaml)
     use_rviz     true: also start RViz2 with config/rail_seg.rviz, pointed at this camera and namespace
+                 (true/false/1/0, as launch conditions read them); without rviz2 installed it is skipped
+                 with a warning and the node runs alone
+
+DDS: unless you set a DDS profile yourself (FASTDDS_DEFAULT_PROFILES_FILE, FASTRTPS_DEFAULT_PROFILES_FILE,
+FASTDDS_*, CYCLONEDDS_URI), this file sets the package's (config/dds) for everything the launch starts
+after it, a camera driver included: the publisher's shared-memory segment decides whether 1080p frames
+arrive best effort.
 
 One node per camera: include this file once per camera with its own namespace and camera topic,
 as multi_camera.launch.py does:
@@ -25,30 +34,47 @@ names stay segmentation_node; the namespaces keep their topics and /diagnostics 
 """
 
 import os
-import tempfile
 
-from ament_index_python.packages import get_package_share_directory
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from ament_index_python.packages import PackageNotFoundError, get_package_prefix, get_package_share_directory
+from launch.actions import DeclareLaunchArgument, LogInfo, OpaqueFunction, SetEnvironmentVariable
+from launch.conditions import IfCondition
 from launch.launch_description import LaunchDescription
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from rail_seg_ros.contract import EXECUTABLE, INPUT_CAMERA_INFO, INPUT_COMPRESSED, INPUT_IMAGE, NODE_NAME
+from rail_seg_ros.contract import (
+    EXECUTABLE,
+    INPUT_CAMERA_INFO,
+    INPUT_COMPRESSED,
+    INPUT_IMAGE,
+    NODE_NAME,
+    OUTPUT_NAMES,
+    output_topics,
+)
+from rail_seg_ros.dds import launch_environment
 
 PACKAGE = "rail_seg_ros"
+RVIZ_CAMERA = "/camera/image_raw"  # the topics config/rail_seg.rviz shows: the root node's outputs and this camera
 
 
-def _rviz_config(share: str, namespace: str, camera: str) -> str:
-    """The package's RViz config with its topics moved to this namespace and camera."""
-    with open(os.path.join(share, "config", "rail_seg.rviz")) as source:
-        text = source.read()
-    prefix = "/" + namespace.strip("/") if namespace.strip("/") else ""
-    node = f"/{NODE_NAME}/"
-    text = text.replace(node, prefix + node).replace("/camera/image_raw", camera)
-    handle, path = tempfile.mkstemp(prefix="rail_seg_", suffix=".rviz")
-    with os.fdopen(handle, "w") as target:
-        target.write(text)
-    return path
+def camera_info_topic(camera: str) -> str:
+    """camera_info next to the camera's image topic: /front/image_raw -> /front/camera_info, /image_raw -> /camera_info."""
+    return camera.rsplit("/", 1)[0] + "/" + INPUT_CAMERA_INFO if "/" in camera else INPUT_CAMERA_INFO
+
+
+def _rviz_remappings(namespace: str, camera: str):
+    """Remaps moving the RViz config's topics to this namespace and camera (no edited copy of the file)."""
+    shown, wanted = output_topics("/"), output_topics(namespace)
+    remaps = [(shown[name], wanted[name]) for name in OUTPUT_NAMES if shown[name] != wanted[name]]
+    return remaps + ([(RVIZ_CAMERA, camera)] if camera != RVIZ_CAMERA else [])
+
+
+def _rviz_installed() -> bool:
+    try:
+        get_package_prefix("rviz2")
+        return True
+    except (PackageNotFoundError, ValueError, KeyError):
+        return False
 
 
 def _launch_setup(context, *args, **kwargs):
@@ -61,11 +87,10 @@ def _launch_setup(context, *args, **kwargs):
         value = LaunchConfiguration(name).perform(context)
         if value:  # only what was given, so the params file keeps the rest
             overrides[name] = value
-    camera_dir = camera.rsplit("/", 1)[0] if "/" in camera.strip("/") else ""
     remappings = [
         (INPUT_IMAGE, camera),
         (INPUT_COMPRESSED, camera + "/compressed"),
-        (INPUT_CAMERA_INFO, camera_dir + "/camera_info" if camera_dir else "camera_info"),
+        (INPUT_CAMERA_INFO, camera_info_topic(camera)),
     ]
     node = Node(
         package=PACKAGE,
@@ -77,21 +102,26 @@ def _launch_setup(context, *args, **kwargs):
         output="screen",
         emulate_tty=True,
     )
-    if LaunchConfiguration("use_rviz").perform(context).lower() not in ("true", "1"):
+    if not IfCondition(LaunchConfiguration("use_rviz")).evaluate(context):  # launch's own boolean parsing
         return [node]
+    if not _rviz_installed():  # checked before anything starts: never an RViz failure beside a running node
+        return [LogInfo(msg="WARNING: use_rviz is true but rviz2 is not installed (no rviz2 package in "
+                            "AMENT_PREFIX_PATH): starting the segmentation node without RViz"), node]
     rviz = Node(
         package="rviz2",
         executable="rviz2",
         name="rviz2",
         namespace=namespace,
-        arguments=["-d", _rviz_config(share, namespace, camera)],
+        arguments=["-d", os.path.join(share, "config", "rail_seg.rviz")],
+        remappings=_rviz_remappings(namespace, camera),
         output="screen",
     )
     return [node, rviz]
 
 
 def generate_launch_description() -> LaunchDescription:
-    return LaunchDescription([
+    dds = [SetEnvironmentVariable(name, value) for name, value in launch_environment().items()]
+    return LaunchDescription(dds + [
         DeclareLaunchArgument("camera", default_value="/camera/image_raw",
                               description="the camera's sensor_msgs/Image topic"),
         DeclareLaunchArgument("namespace", default_value="", description="namespace of the node and its outputs"),

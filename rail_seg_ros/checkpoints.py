@@ -19,16 +19,39 @@ STATE_DICT_KEYS = ("model_state_dict", "state_dict", "model")
 _MAX_LISTED = 4
 
 
-def _numpy_globals() -> List[Any]:
-    """The numpy globals a checkpoint with numpy scalar metadata (epoch, loss, acc) needs: nothing callable."""
-    allowed: List[Any] = [np.dtype]
+# numpy moved its internals from numpy.core to numpy._core in 2.0; a pickle names the module of the
+# numpy that saved it, so checkpoints saved with numpy 1.x (most public training dicts) reference the old path.
+_SCALAR_PATHS = ("numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar")
+
+
+def _numpy_scalar_reconstructor() -> Any:
+    """numpy's scalar reconstructor from whichever module this numpy has it in."""
     for module_name in ("numpy._core.multiarray", "numpy.core.multiarray"):
         try:
-            module = __import__(module_name, fromlist=["scalar"])
-            allowed.append(module.scalar)
-            break
+            return __import__(module_name, fromlist=["scalar"]).scalar
         except (ImportError, AttributeError):
             continue
+    return None
+
+
+def _torch_takes_named_globals() -> bool:
+    """torch >= 2.6 takes ``(object, "module.name")`` pairs in its safe globals."""
+    found = re.match(r"(\d+)\.(\d+)", torch.__version__)
+    return found is not None and (int(found.group(1)), int(found.group(2))) >= (2, 6)
+
+
+def _numpy_globals() -> List[Any]:
+    """The numpy globals a checkpoint with numpy scalar metadata (epoch, loss, acc) needs: nothing callable.
+
+    The scalar reconstructor is allowed under both module paths, ``(object, "module.name")`` pairs, so a
+    checkpoint saved with numpy 1.x loads under numpy 2 and the other way round.
+    """
+    allowed: List[Any] = [np.dtype]
+    scalar = _numpy_scalar_reconstructor()
+    if scalar is not None and _torch_takes_named_globals():
+        allowed += [(scalar, path) for path in _SCALAR_PATHS]
+    elif scalar is not None:
+        allowed.append(scalar)  # older torch: only this numpy's own path
     dtypes = getattr(np, "dtypes", None)  # numpy >= 1.25 pickles dtypes by class
     if dtypes is not None:
         for name in ("Float16DType", "Float32DType", "Float64DType", "Int8DType", "Int16DType", "Int32DType",
@@ -54,6 +77,8 @@ def _allow_numpy_scalars() -> Iterator[None]:
 def read_checkpoint(path: Union[str, Path]) -> Dict[str, torch.Tensor]:
     """The model weights in the checkpoint at ``path``, as a plain state_dict without ``module.`` prefixes."""
     path = Path(path)
+    if path.is_dir():
+        raise RailSegError(f"checkpoint {path}: is a folder, not a checkpoint file")
     if not path.is_file():
         raise RailSegError(f"checkpoint {path}: no such file")
     try:
@@ -116,6 +141,9 @@ def load_weights(model: nn.Module, path: Union[str, Path], strict: bool = True) 
     if problems:
         name = getattr(model, "arch_name", type(model).__name__)
         raise RailSegError(f"checkpoint {path} does not fit {name}: " + "; ".join(problems))
+    not_finite = [k for k in own if k in state and state[k].is_floating_point() and not bool(state[k].isfinite().all())]
+    if not_finite:  # a diverged training run: every frame would come out as one class
+        raise RailSegError(f"checkpoint {path}: NaN or infinite values in {_listed(not_finite)}")
     converted = {k: v.to(own[k].dtype) if v.is_floating_point() else v for k, v in state.items() if k in own}
     model.load_state_dict(converted, strict=strict)
     return model

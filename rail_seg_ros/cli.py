@@ -23,6 +23,7 @@ COMMANDS = {
     "bench": ("bench", "replay a bag through the model or the node: mIoU and latency report"),
     "record": ("record", "record a running node's outputs into a bag"),
     "demo": ("demo", "the whole product in one command: sample bag through the node, report"),
+    "doctor": ("doctor", "check this host's DDS set-up for lost camera frames, with a live probe"),
 }
 
 
@@ -105,6 +106,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.print_help()
         return 2
     try:
+        if chosen is not None and chosen != "models":  # cv2 is not imported for light commands
+            from .image_codec import quiet_opencv
+
+            quiet_opencv()
         return int(args.run(args) or 0)
     except RailSegError as exc:
         print(f"rail-seg {args.command}: error: {exc}", file=sys.stderr)

@@ -156,6 +156,7 @@ class Reject:
     BAD_ARRAY = "bad_array"
     ENCODE_FAILED = "encode_failed"
     BACKEND_ERROR = "backend_error"
+    TOO_LARGE = "too_large"
 
 
 REJECT_REASONS: Tuple[Tuple[str, str], ...] = (
@@ -167,6 +168,7 @@ REJECT_REASONS: Tuple[Tuple[str, str], ...] = (
     (Reject.BAD_ARRAY, "an array whose shape or type does not fit its encoding (encoding side)"),
     (Reject.ENCODE_FAILED, "an array that cannot be compressed as asked (encoding side)"),
     (Reject.BACKEND_ERROR, "inference failed (the frame was decoded)"),
+    (Reject.TOO_LARGE, "a frame of more pixels than max_pixels (compressed: read from its header, before decoding)"),
 )
 REASONS: Tuple[str, ...] = tuple(reason for reason, _ in REJECT_REASONS)
 
@@ -189,6 +191,7 @@ class Diag:
     RECEIVED = "frames_received"
     PUBLISHED = "frames_published"
     DROPPED = "dropped"
+    LOST = "frames_lost"
     REJECTED = "rejected"
     LATENCY_P50 = "latency_p50_ms"
     LATENCY_P95 = "latency_p95_ms"
@@ -196,6 +199,9 @@ class Diag:
     OUTPUT_SIZE = "output_size"
     LAST_ERROR = "last_error"
     TRACK_AHEAD = "track_ahead"
+    INPUT_PUBLISHERS = "input_publishers"
+    DDS_PROFILE = "dds_profile"
+    HINT = "hint"
 
 
 def rejected_key(reason: str) -> str:
@@ -224,6 +230,7 @@ DIAGNOSTICS: Tuple[Tuple[str, str], ...] = (
     (Diag.RECEIVED, "frames received since activation"),
     (Diag.PUBLISHED, "frames segmented and published"),
     (Diag.DROPPED, "frames replaced by a newer one while the model was busy"),
+    (Diag.LOST, "frames the middleware reported lost before they reached the node (where the RMW reports it)"),
     (Diag.REJECTED, "frames refused, all reasons"),
     (rejected_key("<reason>"), "frames refused for one reason (see the reasons)"),
     (Diag.LATENCY_P50, "median header stamp to publish time, ms (last 300 frames)"),
@@ -233,6 +240,9 @@ DIAGNOSTICS: Tuple[Tuple[str, str], ...] = (
     (Diag.OUTPUT_SIZE, "WxH of the last outputs"),
     (Diag.LAST_ERROR, "the last backend or configure error, else empty"),
     (Diag.TRACK_AHEAD, "track ahead: running, or off and why (track.mode)"),
+    (Diag.INPUT_PUBLISHERS, "publishers of the input topic"),
+    (Diag.DDS_PROFILE, "the DDS profile of the node's process: the package's, the user's, or none"),
+    (Diag.HINT, "while publishers exist but no frame arrives: the likely cause and the fix, else empty"),
 )
 
 
@@ -250,6 +260,8 @@ TRACK_AUTO = "auto"
 TRACK_ENABLED = "enabled"
 TRACK_DISABLED = "disabled"
 TRACK_MODES: Tuple[str, ...] = (TRACK_AUTO, TRACK_ENABLED, TRACK_DISABLED)
+# Decoded-pixel limit: 50 Mpx is six 4K (3840x2160) frames; a PNG of a few hundred KB can claim 400 Mpx.
+MAX_PIXELS_DEFAULT = 50_000_000
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 
@@ -306,7 +318,7 @@ def _publish(output: str, text: str, default: bool) -> Param:
 
 
 PARAMETERS: Tuple[Param, ...] = (
-    Param("model", "squeezenas_lat_small_cityscapes",
+    Param("model", "rail_default",
           "Model card name (config/models), model card YAML path, or an architecture name "
           "(squeezenas_lat_small, fast_scnn, ...) together with weights."),
     Param("weights", "", "Checkpoint (.pth) to use instead of the card's own; empty: the card's weights."),
@@ -322,6 +334,9 @@ PARAMETERS: Tuple[Param, ...] = (
     Param("input_transport", TRANSPORT_RAW,
           f"{TRANSPORT_RAW}: subscribe to {INPUT_IMAGE} (sensor_msgs/Image); {TRANSPORT_COMPRESSED}: "
           f"{INPUT_COMPRESSED} (sensor_msgs/CompressedImage).", choices=TRANSPORTS),
+    Param("max_pixels", MAX_PIXELS_DEFAULT,
+          "Frames with more pixels than this are rejected (too_large); compressed frames are checked from their "
+          "PNG/JPEG/BMP header before they are decoded.", low=1, high=2_000_000_000, runtime=True),
     _publish(OUTPUT_LABELS, "mono8 class ids", True),
     _publish(OUTPUT_COLOR, "rgb8 palette image", True),
     _publish(OUTPUT_OVERLAY, "rgb8, the input blended with the palette", True),
@@ -335,7 +350,9 @@ PARAMETERS: Tuple[Param, ...] = (
           f"{PRIVATE}{CAMERA_INFO_OUTPUT} is scaled).", choices=OUTPUT_RESOLUTIONS),
     Param("input_qos.reliability", BEST_EFFORT, "Reliability of the image and camera_info subscriptions.",
           choices=RELIABILITIES),
-    Param("input_qos.depth", 1, "History depth of the image subscriptions (1: always the newest frame).",
+    Param("input_qos.depth", 10,
+          "History depth of the image subscriptions: frames waiting for the callback, so every frame that arrives "
+          "is counted (the node still segments only the newest; the others count as dropped).",
           low=1, high=100),
     Param("output_qos.reliability", RELIABLE, "Reliability of the output publishers.", choices=RELIABILITIES),
     Param("output_qos.depth", 5, "History depth of the output publishers.", low=1, high=100),

@@ -23,7 +23,9 @@ from typing import Dict, Iterator, List, Optional, Tuple, Union
 import cv2
 import numpy as np
 
+from rail_seg_ros.contract import MAX_PIXELS_DEFAULT
 from rail_seg_ros.errors import RailSegError
+from rail_seg_ros.image_codec import decode_image_bytes
 from rail_seg_ros.labels import CITYSCAPES_ID_TO_TRAIN_ID
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -130,10 +132,10 @@ def _read_bytes(path: Path, what: str) -> np.ndarray:
         raise RailSegError(f"{what} {path}: cannot be read ({exc.strerror or exc})") from None
 
 
-def read_rgb(path: PathLike) -> np.ndarray:
-    """An image file as HxWx3 uint8 RGB."""
+def read_rgb(path: PathLike, max_pixels: int = MAX_PIXELS_DEFAULT) -> np.ndarray:
+    """An image file as HxWx3 uint8 RGB; one claiming more than ``max_pixels`` is refused before decoding."""
     path = Path(path)
-    image = cv2.imdecode(_read_bytes(path, "image"), cv2.IMREAD_COLOR)
+    image = decode_image_bytes(_read_bytes(path, "image"), cv2.IMREAD_COLOR, f"image {path}", max_pixels)
     if image is None:
         raise RailSegError(f"image {path}: cannot be decoded (not an image, or damaged)")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
@@ -142,7 +144,7 @@ def read_rgb(path: PathLike) -> np.ndarray:
 def read_label_map(path: PathLike) -> np.ndarray:
     """A label image as HxW uint8 ids (a grey image saved with three equal channels is accepted)."""
     path = Path(path)
-    labels = cv2.imdecode(_read_bytes(path, "label map"), cv2.IMREAD_UNCHANGED)
+    labels = decode_image_bytes(_read_bytes(path, "label map"), cv2.IMREAD_UNCHANGED, f"label map {path}")
     if labels is None:
         raise RailSegError(f"label map {path}: cannot be decoded (not an image, or damaged)")
     if labels.dtype != np.uint8:

@@ -1,17 +1,20 @@
-"""torch -> ONNX: the graph every ONNX and TensorRT backend runs, and its int8 form.
+"""torch -> ONNX: the graph every ONNX and TensorRT backend runs, its int8 forms, and the TensorRT form.
 
 - ``export_onnx``: :class:`~rail_seg_ros.graph.SegmentationGraph` (uint8 RGB frames in, class ids out)
   with a static 1 x H x W x 3 input at opset 17 (what TensorRT 8.5 on JetPack 5 parses), then two exact
   rewrites that make ONNX Runtime faster (``_tune_for_onnxruntime``).
-- ``quantize_int8``: static QDQ quantisation of that file with onnxruntime, calibrated on frames.
+- ``quantize_int8``: static QDQ quantisation of that file with onnxruntime, calibrated on frames:
+  onnxruntime's form (asymmetric uint8 activations, int32 biases) or the symmetric one TensorRT takes.
+- ``export_for_tensorrt``: the graph TensorRT builds from (int32 labels; int8 as symmetric Q/DQ).
 - ``compare_with_torch``: the largest logit difference and the share of equal labels against torch.
 
 TensorRT engines are not built here: ``backends.tensorrt_backend.build_engine`` parses the ONNX file
-this module writes. The conversion traps of these networks (see shared/docs/deployment.md) are avoided in
-the networks themselves: explicit resize sizes, fixed pooling windows, static shapes.
+this module writes, after ``backends.tensorrt_check`` has checked it. The conversion traps of these
+networks (see shared/docs/deployment.md) are avoided in the networks themselves: explicit resize sizes,
+fixed pooling windows, static shapes.
 """
 
-import hashlib
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Iterable, Iterator, List, Sequence, Tuple
@@ -21,23 +24,29 @@ import numpy as np
 from .errors import RailSegError
 from .fileio import atomic_path
 from .graph_io import INPUT_NAME
+from .head import LOW_RESOLUTION_OUTPUTS
 from .model_card import ModelCard, build_network
 
 OPSET = 17  # the newest opset TensorRT 8.5 (JetPack 5) parses
-# Bumped whenever export_onnx writes a different graph for the same card, so cached exports are redone.
-EXPORT_VERSION = 2
 
 
 def export_onnx(card: ModelCard, path, outputs: Sequence[str] = ("labels",), label_dtype: str = "uint8",
                 net=None, opset: int = OPSET) -> Path:
-    """Export the card's graph with a static 1 x H x W x 3 uint8 input to ``path`` (written atomically)."""
+    """Export the card's graph with a static 1 x H x W x 3 uint8 input to ``path`` (written atomically).
+
+    ``outputs`` = ``graph.LOW_RESOLUTION_OUTPUTS`` exports the network without its final resize (the sparse
+    head's input) instead of :class:`SegmentationGraph`.
+    """
     import torch
 
-    from .graph import SegmentationGraph  # torch: imported here so `rail-seg export --help` runs without it
+    # torch: imported here so `rail-seg export --help` runs without it
+    from .graph import LowResolutionGraph, SegmentationGraph
 
     net = net if net is not None else build_network(card)
     dtype = {"uint8": torch.uint8, "int32": torch.int32}[label_dtype]
-    graph = SegmentationGraph(card, net, outputs, label_dtype=dtype).eval()
+    low_resolution = tuple(outputs) == LOW_RESOLUTION_OUTPUTS
+    graph = (LowResolutionGraph(card, net) if low_resolution
+             else SegmentationGraph(card, net, outputs, label_dtype=dtype)).eval()
     height, width = card.input_size
     sample = torch.zeros(1, height, width, 3, dtype=torch.uint8)
     with atomic_path(path) as tmp, warnings.catch_warnings():
@@ -45,11 +54,11 @@ def export_onnx(card: ModelCard, path, outputs: Sequence[str] = ("labels",), lab
         kwargs = {"dynamo": False} if _has_dynamo_flag(torch) else {}
         torch.onnx.export(graph, (sample,), str(tmp), opset_version=opset, input_names=[INPUT_NAME],
                           output_names=list(graph.outputs), do_constant_folding=True, **kwargs)
-        _tune_for_onnxruntime(tmp)
+        _tune_for_onnxruntime(tmp, full_head=not low_resolution)
     return Path(path)
 
 
-def _tune_for_onnxruntime(path) -> None:
+def _tune_for_onnxruntime(path, full_head: bool = True) -> None:
     """Two exact rewrites of the exported graph that make it faster in ONNX Runtime (same arithmetic elsewhere).
 
     1. The normalisation's scale is folded into the first convolution's weights: conv(W, (x - m) * s) =
@@ -59,12 +68,14 @@ def _tune_for_onnxruntime(path) -> None:
        reorders the full-resolution logits back (19 planes of 1024x2048: ~30 ms on 2 cores); ending the
        blocked chain at the low-resolution logits keeps the upsampling and argmax in plain NCHW.
     Measured on lat_small at 1024x2048 here: 129 ms -> 114 ms per frame, labels identical.
+    The second applies to graphs with the full head only (``full_head``).
     """
     import onnx
 
     model = onnx.load(str(path))
     _fold_input_scale(model.graph)
-    _end_blocked_layout_before_head(model.graph)
+    if full_head:
+        _end_blocked_layout_before_head(model.graph)
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
 
@@ -192,18 +203,22 @@ def _float_nodes(model) -> List[str]:
     if argmax is not None:
         producer = {out: n for n in nodes for out in n.output}
         logits = producer.get(argmax.input[0])
-        if logits is not None and logits.op_type == "Resize":
+        graph_outputs = {o.name for o in model.graph.output}
+        # the full head's resize, or the low-resolution graph's last node (its logits are the sparse head's input)
+        if logits is not None and (logits.op_type == "Resize" or graph_outputs & set(logits.output)):
             keep.append(logits.name)
         keep += [n.name for n in nodes[nodes.index(argmax):]]
     return keep
 
 
-def quantize_int8(fp32_path, out_path, calibration: Iterable[np.ndarray], symmetric: bool = False) -> Path:
+def quantize_int8(fp32_path, out_path, calibration: Iterable[np.ndarray], tensorrt: bool = False) -> Path:
     """Static int8 QDQ quantisation of the network, calibrated on ``calibration`` frames.
 
-    Weights per channel (int8), activations uint8 over the 99.99th percentile range (``symmetric``: int8
-    with zero point 0, which TensorRT's explicit int8 needs). The preprocessing, the first convolution, the
-    final resize of the logits and the argmax stay in float.
+    Weights per channel (int8, symmetric), activations uint8 over the 99.99th percentile range, biases
+    int32 (what ONNX Runtime's CPU kernels run fastest). ``tensorrt``: the form TensorRT's explicit int8
+    takes: activations int8 with zero point 0 (its parser: "zeroPt must be all zeros") and biases left in
+    float (it has no int32 dequantisation). The preprocessing, the first convolution, the final resize of
+    the logits and the argmax stay in float.
     """
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -216,9 +231,10 @@ def quantize_int8(fp32_path, out_path, calibration: Iterable[np.ndarray], symmet
             quantize_static(
                 str(prepared), str(tmp), _CalibrationReader(calibration), quant_format=QuantFormat.QDQ,
                 op_types_to_quantize=QUANTIZED_OPS, nodes_to_exclude=_float_nodes(onnx.load(str(prepared))),
-                per_channel=True, activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
+                per_channel=True, activation_type=QuantType.QInt8 if tensorrt else QuantType.QUInt8,
                 weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.Percentile,
-                extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True,
+                extra_options={"ActivationSymmetric": tensorrt, "WeightSymmetric": True,
+                               "QuantizeBias": not tensorrt,
                                "CalibPercentile": CALIBRATION_PERCENTILE,
                                # histograms frame by frame: all activations of 8 full-size frames at
                                # once need tens of GB for the large networks
@@ -229,19 +245,14 @@ def quantize_int8(fp32_path, out_path, calibration: Iterable[np.ndarray], symmet
     return Path(out_path)
 
 
-def file_digest(path, length: int = 12) -> str:
-    """Short content hash of a file, for cache keys."""
-    digest = hashlib.sha1()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:length]
-
-
-def card_digest(card: ModelCard) -> str:
-    """What identifies a card's graph: its weights' content and every setting baked into the graph."""
-    weights = card.resolve(card.weights) if card.weights else None
-    parts: List[str] = [f"export{EXPORT_VERSION}", card.architecture, card.label_set,
-                        "x".join(map(str, card.input_size)), card.color_order, repr(card.mean), repr(card.std),
-                        file_digest(weights) if weights else "random-init"]
-    return hashlib.sha1("|".join(parts).encode()).hexdigest()[:12]
+def export_for_tensorrt(card: ModelCard, path, outputs: Sequence[str], precision: str,
+                        calibration: Sequence[np.ndarray] = (), net=None) -> Path:
+    """The graph TensorRT builds from: int32 labels (its uint8 casts take only float inputs, and ArgMax
+    gives integers); for int8 the symmetric Q/DQ form calibrated on ``calibration`` frames."""
+    if precision != "int8":
+        return export_onnx(card, path, outputs, label_dtype="int32", net=net)
+    if not calibration:
+        raise RailSegError("int8 for TensorRT needs calibration frames")
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32 = export_onnx(card, Path(tmp) / "fp32.onnx", outputs, label_dtype="int32", net=net)
+        return quantize_int8(fp32, path, calibration, tensorrt=True)

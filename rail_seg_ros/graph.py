@@ -27,7 +27,9 @@ class Preprocess(nn.Module):
         self.register_buffer("scale", scale.view(1, 3, 1, 1), persistent=False)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        x = image.permute(0, 3, 1, 2).to(torch.float32)
+        # Cast first: TensorRT accepts a uint8 tensor only as a graph input feeding a Cast
+        # (onnx-tensorrt 10.x ModelImporter; 8.5 casts uint8 only to and from float)
+        x = image.to(torch.float32).permute(0, 3, 1, 2)
         if self.order != [0, 1, 2]:
             x = x[:, self.order]
         return (x - self.mean) * self.scale
@@ -65,3 +67,30 @@ class SegmentationGraph(nn.Module):
         if "logits" in self.outputs:
             results.append(logits)
         return tuple(results)
+
+
+# ---- the low-resolution graph: the sparse head's input (rail_seg_ros/head.py) -----------------------
+from .head import LOW_LABELS, LOW_LOGITS, LOW_RESOLUTION_OUTPUTS  # noqa: E402,F401 (kept apart from the imports above)
+
+
+def has_low_resolution_head(net: nn.Module) -> bool:
+    """Whether ``net`` ends with the bilinear align_corners resize the sparse head reproduces."""
+    return hasattr(net, "low_resolution_logits") and getattr(net, "FINAL_RESIZE_ALIGN_CORNERS", False)
+
+
+class LowResolutionGraph(nn.Module):
+    """Preprocess -> the network without its final resize: N x C x h x w float logits and their N x h x w
+    uint8 argmax. The sparse head computes the labels at any output size from them."""
+
+    outputs = LOW_RESOLUTION_OUTPUTS
+
+    def __init__(self, card: ModelCard, net: nn.Module):
+        super().__init__()
+        if not has_low_resolution_head(net):
+            raise ValueError(f"{type(net).__name__} has no low_resolution_logits with an align_corners resize")
+        self.preprocess = Preprocess(card)
+        self.net = net
+
+    def forward(self, image: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        logits = self.net.low_resolution_logits(self.preprocess(image))
+        return logits, logits.argmax(dim=1).to(torch.uint8)

@@ -2,6 +2,7 @@
 normalisation, where the weights are and where they came from), read from config/models/*.yaml.
 """
 
+import math
 import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -68,6 +69,8 @@ class ModelCard:
             where = f" (get them from {self.source})" if self.source else ""
             raise RailSegError(f"model card {self.name}: weights {self.weights} not found{where}; "
                                f"put them there or give a weights path (--weights / -p weights:=PATH)")
+        if found.is_dir():
+            raise RailSegError(f"model card {self.name}: weights {found} is a folder, not a checkpoint file")
         return found
 
     def to_yaml(self) -> str:
@@ -88,22 +91,46 @@ def available_cards() -> Dict[str, Path]:
     return cards
 
 
+# A network input larger than this each way is a typo (the public networks run at 1024x2048).
+MAX_INPUT_SIDE = 8192
+_TEXT_KEYS = ("name", "architecture", "label_set", "resize", "color_order", "source", "description")
+_PATH_KEYS = ("weights", "onnx")
+
+
+def _card_triple(key: str, value: Any, origin: str) -> Tuple[float, float, float]:
+    """``mean`` / ``std``: three finite numbers, one per channel."""
+    if not isinstance(value, (list, tuple)):
+        raise RailSegError(f"model card {origin}: {key} {value!r} is not a list of 3 numbers")
+    if len(value) != 3:
+        raise RailSegError(f"model card {origin}: {key} needs 3 values, got {len(value)}")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        raise RailSegError(f"model card {origin}: {key} {list(value)!r} must be 3 numbers")
+    return (float(value[0]), float(value[1]), float(value[2]))
+
+
+def _check_value_types(values: Dict[str, Any], origin: str) -> None:
+    for key in _TEXT_KEYS:
+        if key in values and not isinstance(values[key], str):
+            raise RailSegError(f"model card {origin}: {key} {values[key]!r} is not text")
+    for key in _PATH_KEYS:
+        if values.get(key) is not None and not isinstance(values[key], str):
+            raise RailSegError(f"model card {origin}: {key} {values[key]!r} is not a path (write it as text)")
+
+
 def _card_from_dict(data: Dict[str, Any], origin: str) -> ModelCard:
     known = {f for f in ModelCard.__dataclass_fields__ if f != "path"}
-    unknown = sorted(set(data) - known)
+    unknown = sorted(str(k) for k in set(data) - known)
     if unknown:
         raise RailSegError(f"model card {origin}: unknown keys {', '.join(unknown)} (known: {', '.join(sorted(known))})")
     if "architecture" not in data:
         raise RailSegError(f"model card {origin}: no architecture given")
     values = dict(data)
+    _check_value_types(values, origin)
     if "input_size" in values:
-        size = values["input_size"]
-        values["input_size"] = parse_size(size, option=f"model card {origin}: input_size")
+        values["input_size"] = parse_size(values["input_size"], option=f"model card {origin}: input_size")
     for key in ("mean", "std"):
         if key in values:
-            values[key] = tuple(float(v) for v in values[key])
-            if len(values[key]) != 3:
-                raise RailSegError(f"model card {origin}: {key} needs 3 values, got {len(values[key])}")
+            values[key] = _card_triple(key, values[key], origin)
     values.setdefault("name", Path(origin).stem)
     return validate_card(ModelCard(**values))
 
@@ -123,17 +150,25 @@ def validate_card(card: ModelCard) -> ModelCard:
     if card.color_order not in COLOR_ORDERS:
         raise RailSegError(f"model card {card.name}: color_order {card.color_order!r} is not rgb or bgr")
     height, width = card.input_size
+    if max(height, width) > MAX_INPUT_SIDE:
+        raise RailSegError(f"model card {card.name}: input_size {height}x{width} is larger than "
+                           f"{MAX_INPUT_SIDE} pixels each way")
     if height % arch.input_multiple or width % arch.input_multiple or min(height, width) < arch.min_size:
         raise RailSegError(f"model card {card.name}: input_size {height}x{width} does not suit {arch.name}, "
                            f"which takes {arch.note}, at least {arch.min_size}")
+    for key in ("mean", "std"):
+        if not all(math.isfinite(v) for v in getattr(card, key)):
+            raise RailSegError(f"model card {card.name}: {key} {list(getattr(card, key))} holds NaN or infinity")
     if any(s <= 0 for s in card.std):
-        raise RailSegError(f"model card {card.name}: std must be positive")
+        raise RailSegError(f"model card {card.name}: std {list(card.std)} must be positive")
     return card
 
 
 def read_card(path: Path) -> ModelCard:
     try:
-        data = yaml.safe_load(Path(path).read_text())
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise RailSegError(f"model card {path}: is not a text (YAML) file") from None
     except (OSError, yaml.YAMLError) as exc:
         raise RailSegError(f"model card {path}: cannot be read ({str(exc).splitlines()[0]})") from None
     if not isinstance(data, dict):

@@ -11,7 +11,7 @@ Publishes, every image with the input's header
     ~/confidence       mono8 max probability x 255  (publish_confidence)
     ~/camera_info      camera_info scaled to the outputs' size
     ~/track/...        track ahead (track.* parameters): ego path, markers, status; see track_outputs
-    /diagnostics       diagnostic_msgs/DiagnosticArray, once a second
+    /diagnostics       diagnostic_msgs/DiagnosticArray, once a second (node_diagnostics.py)
 
 Threading: the image callback only puts the message into a keep-last-1 slot; one worker thread
 decodes, segments and publishes the newest frame. A frame replaced in the slot before the worker
@@ -26,11 +26,11 @@ import sys
 import threading
 import time
 import traceback
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException
@@ -38,6 +38,7 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from rclpy.logging import LoggingSeverity
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
+from . import dds
 from .camera_info import scale_camera_info, scale_factors
 from .contract import (
     CAMERA_INFO_OUTPUT,
@@ -46,7 +47,6 @@ from .contract import (
     INPUT_COMPRESSED,
     INPUT_IMAGE,
     NODE_NAME,
-    NODE_STAGES,
     OUTPUT_COLOR,
     OUTPUT_CONFIDENCE,
     OUTPUT_LABELS,
@@ -55,25 +55,24 @@ from .contract import (
     PARAMETERS_BY_NAME,
     PRIVATE,
     TRANSPORT_COMPRESSED,
-    Diag,
     Reject,
     Stage,
-    rejected_key,
-    stage_key,
-    status_name,
 )
 from .errors import FrameError, RailSegError
-from .image_codec import compressed_msg_to_rgb8, fill_image_msg, image_msg_to_rgb8
+from .image_codec import compressed_msg_to_rgb8, fill_image_msg, image_msg_to_rgb8, quiet_opencv
+from .node_diagnostics import DiagnosticsMixin
+from .node_input import InputWatch, log_dds_profile, subscribe
 from .node_params import declare_parameters, unknown_overrides
-from .node_state import RATE_WINDOW_S, FrameSlot, ReceivedFrame, Stats
+from .node_state import FrameSlot, ReceivedFrame, Stats
 from .pipeline import Segmenter
 from .qos import qos_profile
+from .ros_names import remap_problems
 from .track_outputs import TrackOutputs, track_state
 
 LOG_EVERY_S = 10.0  # a problem of one kind is logged at most this often
 
 
-class SegmentationNode(LifecycleNode):
+class SegmentationNode(DiagnosticsMixin, LifecycleNode):
     """The segmentation node; usable in-process with any executor."""
 
     def __init__(self, node_name: str = NODE_NAME, **kwargs: Any) -> None:
@@ -95,6 +94,9 @@ class SegmentationNode(LifecycleNode):
         self._last_error = ""
         self._last_logged: Dict[str, float] = {}
         self._stats = Stats()
+        self._dds_profile = dds.profile_in_effect()  # main() applied the package's profile unless the user set one
+        self._hint = ""
+        self._watch = InputWatch()
         try:
             self._params = declare_parameters(self)
         except RailSegError:
@@ -132,11 +134,11 @@ class SegmentationNode(LifecycleNode):
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         p = self._params
         qos = qos_profile(p["input_qos.reliability"], p["input_qos.depth"])
-        self._stats = Stats()
+        self._stats, self._watch = Stats(), InputWatch()
         if p["input_transport"] == TRANSPORT_COMPRESSED:
-            image_sub = self.create_subscription(CompressedImage, INPUT_COMPRESSED, self._on_compressed, qos)
+            image_sub = subscribe(self, CompressedImage, INPUT_COMPRESSED, self._on_compressed, qos, self._on_lost)
         else:
-            image_sub = self.create_subscription(Image, INPUT_IMAGE, self._on_image, qos)
+            image_sub = subscribe(self, Image, INPUT_IMAGE, self._on_image, qos, self._on_lost)
         info_sub = self.create_subscription(CameraInfo, INPUT_CAMERA_INFO, self._on_camera_info, qos)
         self._inputs = [image_sub, info_sub]
         self._input_topic = getattr(image_sub, "topic_name", INPUT_IMAGE)  # the resolved name (remapped)
@@ -144,6 +146,7 @@ class SegmentationNode(LifecycleNode):
         self._active = True
         self._state_label = "active"
         self.get_logger().info(f"segmenting {self._input_topic} with {self._segmenter.describe()}")
+        log_dds_profile(self.get_logger(), self._dds_profile)  # after a clean start only: errors stay one line
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -274,6 +277,10 @@ class SegmentationNode(LifecycleNode):
             stats.last_input = frame.received
             stats.dropped += int(replaced)
 
+    def _on_lost(self, count: int) -> None:
+        with self._stats.lock:
+            self._stats.lost += max(0, count)
+
     def _on_camera_info(self, msg: CameraInfo) -> None:
         segmenter, publisher = self._segmenter, self._camera_info_pub
         if segmenter is None or publisher is None:
@@ -313,7 +320,8 @@ class SegmentationNode(LifecycleNode):
         segmenter, stats, p = self._segmenter, self._stats, self._params
         start = time.perf_counter()
         try:
-            rgb = compressed_msg_to_rgb8(frame.msg) if frame.compressed else image_msg_to_rgb8(frame.msg)
+            decode = compressed_msg_to_rgb8 if frame.compressed else image_msg_to_rgb8
+            rgb = decode(frame.msg, p["max_pixels"])  # too_large frames are refused before decoding
             segmenter.plan(rgb.shape[0], rgb.shape[1])  # rejects frames too small to segment
         except FrameError as exc:  # the codec's ImageCodecError included; its reason is what is counted
             reason = exc.reason
@@ -399,79 +407,15 @@ class SegmentationNode(LifecycleNode):
         if self._due(key):
             self.get_logger().error(text)
 
-    # -- diagnostics ---------------------------------------------------------------------------------
-    def _publish_diagnostics(self) -> None:
-        publisher = self._diagnostics_pub
-        if publisher is None:
-            return
-        now = time.monotonic()
-        stats = self._stats
-        with stats.lock:
-            means = stats.stages.means()
-            stats.stages.reset()
-            if means:
-                stats.last_stages = means
-        level, message = self._health(now)
-        status = DiagnosticStatus(level=level, message=message,
-                                  name=status_name(self._qualified_name()),
-                                  hardware_id=self._model_name())
-        status.values = [KeyValue(key=key, value=value) for key, value in self._diagnostic_values(now)]
-        array = DiagnosticArray()
-        array.header.stamp = self.get_clock().now().to_msg()
-        array.status = [status]
-        publisher.publish(array)
-
-    def _qualified_name(self) -> str:
-        """'front/segmentation_node' in namespace /front, 'segmentation_node' at the root."""
-        return f"{self.get_namespace().rstrip('/')}/{self.get_name()}".lstrip("/")
-
-    def _model_name(self) -> str:
-        return self._segmenter.card.name if self._segmenter is not None else str(self._params["model"])
-
-    def _health(self, now: float) -> Tuple[bytes, str]:
-        stats, p = self._stats, self._params
-        if stats.backend_error:
-            return DiagnosticStatus.ERROR, f"backend failed: {stats.backend_error}"
-        if not self._active:
-            return DiagnosticStatus.OK, self._state_label
-        silent_s = now - (stats.last_input if stats.last_input is not None else self._activated_at)
-        if silent_s > p["input_timeout"]:
-            return DiagnosticStatus.WARN, f"no input on {self._input_topic} for {silent_s:.1f} s"
-        output_rate = stats.output_rate.rate(now)
-        if p["min_rate"] > 0 and now - self._activated_at > RATE_WINDOW_S and output_rate < p["min_rate"]:
-            return DiagnosticStatus.WARN, f"output rate {output_rate:.1f} Hz is below min_rate {p['min_rate']:g} Hz"
-        return DiagnosticStatus.OK, f"segmenting at {output_rate:.1f} Hz"
-
-    def _diagnostic_values(self, now: float) -> List[Tuple[str, str]]:
-        """The status values, keyed and ordered as contract.DIAGNOSTICS lists them."""
-        stats, segmenter = self._stats, self._segmenter
-        with stats.lock:
-            counters = [(Diag.RECEIVED, stats.received), (Diag.PUBLISHED, stats.published),
-                        (Diag.DROPPED, stats.dropped), (Diag.REJECTED, sum(stats.rejected.values()))]
-            counters += [(rejected_key(reason), n) for reason, n in sorted(stats.rejected.items())]
-            stages = dict(stats.last_stages)
-            sizes = [(Diag.INPUT_SIZE, stats.input_size), (Diag.OUTPUT_SIZE, stats.output_size)]
-            error = stats.backend_error or self._last_error
-        values = [(Diag.STATE, self._state_label), (Diag.MODEL, self._model_name())]
-        if segmenter is not None:
-            values += [(Diag.ARCHITECTURE, segmenter.card.architecture), (Diag.LABEL_SET, segmenter.card.label_set),
-                       (Diag.BACKEND, segmenter.backend.name), (Diag.PRECISION, segmenter.backend.precision),
-                       (Diag.DEVICE, segmenter.backend.device)]
-        values += [(Diag.INPUT_TOPIC, self._input_topic), (Diag.INPUT_TRANSPORT, self._params["input_transport"]),
-                   (Diag.INPUT_RATE, f"{stats.input_rate.rate(now):.2f}"),
-                   (Diag.OUTPUT_RATE, f"{stats.output_rate.rate(now):.2f}")]
-        values += [(key, str(n)) for key, n in counters]
-        values += [(Diag.LATENCY_P50, f"{stats.latency_ms.percentile(50):.1f}"),
-                   (Diag.LATENCY_P95, f"{stats.latency_ms.percentile(95):.1f}")]
-        values += [(stage_key(stage), f"{stages.get(stage, float('nan')):.2f}") for stage in NODE_STAGES]
-        values += [(key, f"{size[1]}x{size[0]}" if size else "") for key, size in sizes]
-        values.append((Diag.LAST_ERROR, error or ""))
-        values.append((Diag.TRACK_AHEAD, self._track_state or "off: not configured"))
-        return values
-
 
 def main(args: Optional[List[str]] = None) -> int:
-    """``ros2 run rail_seg_ros segmentation_node [--ros-args ...]``; 2 on a bad parameter or model."""
+    """``ros2 run rail_seg_ros segmentation_node [--ros-args ...]``; 2 on a bad parameter, name or model."""
+    bad_names = remap_problems(sys.argv if args is None else args)
+    if bad_names:  # rcl would refuse them inside rclpy.init with a traceback
+        print(f"{NODE_NAME}: {bad_names[0]}", file=sys.stderr)
+        return 2
+    quiet_opencv()
+    dds.apply_profile()  # before rclpy.init: Fast DDS reads the profile when the participant is created
     rclpy.init(args=args)
     node = None
     try:

@@ -34,6 +34,17 @@ def _override_text(node, name: str) -> str:
     return "" if override is None else f" {override.value!r}"
 
 
+def _refused_override(node, param: Param) -> str:
+    """Why rclpy refused the override of ``param``: the hint about 1 vs 1.0 only where an integer was given."""
+    override = getattr(node, "_parameter_overrides", {}).get(param.name)
+    value = None if override is None else override.value
+    reason = param.check(value) if override is not None else None
+    if reason is None:  # e.g. a list or a type the table's check does not name
+        reason = f"{param.name}{_override_text(node, param.name)} is not allowed; expected {param.allowed}"
+    integer_for_float = isinstance(param.default, float) and isinstance(value, int) and not isinstance(value, bool)
+    return f"parameter {reason}" + (f" (write {value}.0, not {value})" if integer_for_float else "")
+
+
 def declare_parameters(node) -> Dict[str, Any]:
     """Declare every parameter on ``node``; return name -> value, or raise RailSegError naming the bad one."""
     from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
@@ -43,9 +54,7 @@ def declare_parameters(node) -> Dict[str, Any]:
         try:
             value = node.declare_parameter(param.name, param.default, descriptor(param)).value
         except (InvalidParameterTypeException, InvalidParameterValueException):
-            given = _override_text(node, param.name)
-            raise RailSegError(f"parameter {param.name}{given} is not allowed; expected {param.allowed}"
-                               + (" (write 1.0, not 1)" if isinstance(param.default, float) else "")) from None
+            raise RailSegError(_refused_override(node, param)) from None
         reason = param.check(value)
         if reason:
             raise RailSegError(f"parameter {reason}")

@@ -62,6 +62,7 @@ class Stats:
         self.received = 0
         self.published = 0
         self.dropped = 0
+        self.lost = 0  # reported by the RMW's message-lost event
         self.rejected: Dict[str, int] = {}
         self.input_rate = RateMeter(RATE_WINDOW_S)
         self.output_rate = RateMeter(RATE_WINDOW_S)

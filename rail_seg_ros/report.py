@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from .errors import RailSegError
-from .fileio import PathLike, atomic_path
+from .fileio import PathLike, atomic_path, check_writable
 from .labels import LabelSet
 from .metrics import MIOU_DEFINITION, ConfusionMatrix, StageTimer, jitter_ms, rate_hz, summarize_latencies
 from .plots import PLOT_TITLES, write_plots
@@ -187,8 +187,11 @@ def check_report_target(final: Path) -> None:
     """Raise RailSegError unless ``final`` is absent, an empty folder or an earlier report (call before the run)."""
     if final.is_symlink() or (final.exists() and not final.is_dir()):
         raise RailSegError(f"report folder {final}: exists and is not a folder; choose another --out")
+    if final.is_dir() and (final.resolve() == Path.cwd().resolve() or final.resolve() in Path.cwd().resolve().parents):
+        raise RailSegError(f"report folder {final}: is the current folder (or holds it); choose another --out")
     if final.is_dir() and not _is_report_folder(final):
         raise RailSegError(f"report folder {final}: holds files that are not a report's; choose another --out")
+    check_writable(final, "report folder")
 
 
 def _rmdir_quietly(folder: Path) -> None:

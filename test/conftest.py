@@ -19,6 +19,11 @@ from rail_seg_ros.labels import CITYSCAPES_ID_TO_TRAIN_ID
 # DDS stays on this machine in every test that starts a participant (each module sets its own domain).
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ.setdefault("ROS_LOCALHOST_ONLY", "1")
+# The test process publishes camera-sized frames as a camera driver does: it gets the package's DDS profile, as
+# the README tells users to export it, before any participant exists (Fast DDS reads it once per process).
+from rail_seg_ros.dds import apply_profile  # noqa: E402
+
+apply_profile()
 # RAIL_SEG_TEST_DOMAIN_OFFSET shifts every test's domain, so two checkouts can run their suites at once.
 DOMAIN_OFFSET = int(os.environ.get("RAIL_SEG_TEST_DOMAIN_OFFSET", "0"))
 
@@ -35,6 +40,8 @@ TORCH_FIXTURES = frozenset({"small_card"})  # fixtures that build a network with
 def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "needs_torch: builds, exports or loads a network with torch; skipped "
                                        "where torch is not installed (the Python 3.8 core run)")
+    # full-size graph sweeps: they run by default (and in CI); -m "not heavy" leaves them out locally
+    config.addinivalue_line("markers", "heavy: slow full-size export sweeps (deselect with -m 'not heavy')")
 
 
 def pytest_collection_modifyitems(config, items) -> None:

@@ -540,3 +540,114 @@ def test_rosbags_compressed_image(typestore):
     received = typestore.deserialize_cdr(typestore.serialize_cdr(msg, compressed_type.__msgtype__),
                                          compressed_type.__msgtype__)
     np.testing.assert_array_equal(compressed_msg_to_rgb8(received), original)
+
+
+# --------------------------------------------------------------------------------- decoded-pixel limit
+
+HUGE_SIDE = 20000
+
+
+def huge_png(side: int = HUGE_SIDE) -> bytes:
+    """A valid grey PNG of side x side zeros (~400 KB; 400 MB once decoded), written row block by row block
+    so the test never holds the decoded image either."""
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
+
+    compressor = zlib.compressobj(9)
+    block = bytes(side + 1) * 100  # filter byte 0 + one row of zeros, 100 rows at a time
+    idat = b"".join(compressor.compress(block) for _ in range(side // 100)) + compressor.flush()
+    header = side.to_bytes(4, "big") * 2 + bytes([8, 0, 0, 0, 0])  # 8-bit greyscale
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+@pytest.fixture(scope="module")
+def huge_png_bytes() -> bytes:
+    return huge_png()
+
+
+def jpeg_claiming(height: int, width: int) -> bytes:
+    """A small real JPEG whose start-of-frame header is rewritten to claim height x width."""
+    data = bytearray(opencv_encode(".jpg", smooth_rgb(16, 16)))
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5:sof + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    return bytes(data)
+
+
+@pytest.mark.parametrize("ext", [".png", ".jpg", ".bmp"])
+def test_compressed_size_reads_the_header(ext):
+    from rail_seg_ros.image_codec import compressed_size
+
+    image = smooth_rgb(37, 53)
+    assert compressed_size(opencv_encode(ext, image)) == (37, 53)
+    assert compressed_size(b"not an image at all") is None
+
+
+def test_small_png_that_decodes_huge_is_refused_from_its_header(huge_png_bytes):
+    assert len(huge_png_bytes) < 500_000
+    with pytest.raises(ImageCodecError, match=r"20000x20000 = 400.0 Mpx is larger than the limit of 50 Mpx") as info:
+        decode_compressed("mono8; png compressed ", huge_png_bytes)
+    assert info.value.reason == Reject.TOO_LARGE == "too_large"
+
+
+def test_huge_png_is_refused_without_allocating_it(tmp_path, huge_png_bytes):
+    """In a fresh process: refusing the 400 Mpx PNG keeps the peak memory near the interpreter's own."""
+    import subprocess
+
+    path = tmp_path / "huge.png"
+    path.write_bytes(huge_png_bytes)
+    script = (
+        "import resource, sys, time\n"
+        "from types import SimpleNamespace\n"
+        "from rail_seg_ros.image_codec import ImageCodecError, compressed_msg_to_rgb8\n"
+        "from rail_seg_ros.datasets import read_rgb\n"
+        "data = open(sys.argv[1], 'rb').read()\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "start = time.perf_counter()\n"
+        "for call in (lambda: compressed_msg_to_rgb8(SimpleNamespace(format='png', data=data)),\n"
+        "             lambda: read_rgb(sys.argv[1])):\n"
+        "    try:\n"
+        "        call()\n"
+        "    except ImageCodecError as exc:\n"
+        "        assert exc.reason == 'too_large', exc\n"
+        "    else:\n"
+        "        raise SystemExit('decoded')\n"
+        "grown_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before\n"
+        "print(grown_kb, time.perf_counter() - start)\n")
+    done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    grown_kb, seconds = done.stdout.split()
+    assert int(grown_kb) < 50_000 and float(seconds) < 1.0  # decoding would take 400 MB (1.2 GB as RGB)
+
+
+def test_jpeg_start_of_frame_is_read_before_decoding():
+    from rail_seg_ros.image_codec import compressed_size
+
+    data = jpeg_claiming(20000, 30000)
+    assert compressed_size(data) == (20000, 30000)
+    with pytest.raises(ImageCodecError, match="30000x20000") as info:
+        decode_compressed("rgb8; jpeg compressed bgr8", data)
+    assert info.value.reason == Reject.TOO_LARGE
+
+
+def test_max_pixels_is_the_callers_choice():
+    data = opencv_encode(".png", smooth_rgb(40, 50))
+    image, _ = decode_compressed("png", data)  # 2000 px: well under the default
+    assert image.shape[:2] == (40, 50)
+    with pytest.raises(ImageCodecError, match="limit of 0.001 Mpx") as info:
+        decode_compressed("png", data, max_pixels=1000)
+    assert info.value.reason == Reject.TOO_LARGE
+    fields = encode_image(smooth_rgb(40, 50), "rgb8")
+    with pytest.raises(ImageCodecError, match=r"Image \(rgb8\) of 50x40") as info:
+        decode_image(fields.encoding, fields.height, fields.width, fields.step, fields.data, max_pixels=1999)
+    assert info.value.reason == Reject.TOO_LARGE
+    assert decode_image(fields.encoding, fields.height, fields.width, fields.step, fields.data,
+                        max_pixels=2000).shape == (40, 50, 3)
+
+
+def test_formats_without_a_readable_header_are_checked_once_decoded():
+    data = opencv_encode(".tiff", smooth_rgb(40, 50))
+    with pytest.raises(ImageCodecError, match="50x40") as info:
+        decode_compressed("tiff", data, max_pixels=1000)
+    assert info.value.reason == Reject.TOO_LARGE

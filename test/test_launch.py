@@ -86,33 +86,72 @@ def load_module(path: Path):
     return module
 
 
-def test_segment_launch_description_with_launch_ros(monkeypatch, tmp_path: Path) -> None:
-    pytest.importorskip("launch_ros", reason="launch_ros is not installed (no ROS 2 desktop here)")
+def remaps(node) -> dict:
+    """A launch_ros Node's remappings as plain strings (launch keeps them as substitutions)."""
+    def text(part) -> str:
+        return part if isinstance(part, str) else "".join(getattr(sub, "text", "") for sub in part)
+
+    return {text(src): text(dst) for src, dst in node._Node__remappings}
+
+
+def _segment_setup(module, monkeypatch, tmp_path: Path, **arguments: str):
+    """The actions the segment launch file's OpaqueFunction gives in a context with ``arguments``."""
     from launch.actions import DeclareLaunchArgument, OpaqueFunction
     from launch.launch_context import LaunchContext
 
-    module = load_module(SEGMENT)
     description = module.generate_launch_description()
     declared = {e.name for e in description.entities if isinstance(e, DeclareLaunchArgument)}
     assert SEGMENT_ARGUMENTS <= declared
-    # run the setup with a fake share directory holding the package's config
-    share = tmp_path / "share"
-    (share / "config").mkdir(parents=True)
+    share = tmp_path / "share"  # a fake share directory holding the package's config
+    (share / "config").mkdir(parents=True, exist_ok=True)
     (share / "config" / "rail_seg.rviz").write_text(RVIZ.read_text())
     (share / "config" / "segment.yaml").write_text((REPO / "config" / "segment.yaml").read_text())
     monkeypatch.setattr(module, "get_package_share_directory", lambda package: str(share))
     context = LaunchContext()
-    for argument, value in (("camera", "/front/image_raw"), ("namespace", "front"), ("model", "fast_scnn"),
-                            ("weights", ""), ("backend", "torch"), ("params_file", ""), ("use_rviz", "true")):
-        context.launch_configurations[argument] = value
+    values = {"camera": "/front/image_raw", "namespace": "front", "model": "", "weights": "", "backend": "",
+              "params_file": "", "use_rviz": "false"}
+    values.update(arguments)
+    context.launch_configurations.update(values)
     setup = next(e for e in description.entities if isinstance(e, OpaqueFunction))
-    node, rviz = setup.execute(context)
-    remaps = dict(node._Node__remappings) if hasattr(node, "_Node__remappings") else None
-    if remaps is not None:
-        assert remaps["image"] == "/front/image_raw" and remaps["camera_info"] == "/front/camera_info"
+    return setup.execute(context)
+
+
+def test_segment_launch_description_with_launch_ros(monkeypatch, tmp_path: Path) -> None:
+    pytest.importorskip("launch_ros", reason="launch_ros is not installed (no ROS 2 desktop here)")
+    import tempfile
+
+    before = set(Path(tempfile.gettempdir()).glob("rail_seg_*.rviz"))
+    module = load_module(SEGMENT)
+    monkeypatch.setattr(module, "_rviz_installed", lambda: True)
+    node, rviz = _segment_setup(module, monkeypatch, tmp_path, use_rviz="True")  # launch's own boolean parsing
+    node_remaps = remaps(node)
+    assert node_remaps["image"] == "/front/image_raw" and node_remaps["camera_info"] == "/front/camera_info"
+    rviz_remaps = remaps(rviz)
+    root, front = output_topics("/"), output_topics("front")
+    assert rviz_remaps[root[OUTPUT_OVERLAY]] == front[OUTPUT_OVERLAY]
+    assert rviz_remaps["/camera/image_raw"] == "/front/image_raw"
     rviz_args = [a if isinstance(a, str) else a[0].text for a in rviz._Node__arguments]
-    rviz_text = Path(rviz_args[-1]).read_text()
-    assert output_topics("front")[OUTPUT_OVERLAY] in rviz_text and "/front/image_raw" in rviz_text
+    assert rviz_args[-1].endswith("rail_seg.rviz") and str(tmp_path) in rviz_args[-1]  # the shipped file itself
+    assert set(Path(tempfile.gettempdir()).glob("rail_seg_*.rviz")) == before  # no temporary copy
+
+
+def test_segment_launch_camera_info_rule_booleans_and_missing_rviz(monkeypatch, tmp_path: Path) -> None:
+    pytest.importorskip("launch_ros", reason="launch_ros is not installed (no ROS 2 desktop here)")
+    from launch.actions import LogInfo
+    from launch.conditions import InvalidConditionExpressionError
+
+    module = load_module(SEGMENT)
+    assert module.camera_info_topic("/image_raw") == "/camera_info"
+    assert module.camera_info_topic("/front/image_raw") == "/front/camera_info"
+    assert module.camera_info_topic("image_raw") == "camera_info"
+    monkeypatch.setattr(module, "_rviz_installed", lambda: False)
+    actions = _segment_setup(module, monkeypatch, tmp_path, use_rviz="1")
+    assert [type(a).__name__ for a in actions] == ["LogInfo", "Node"]  # RViz skipped with a warning, node alone
+    assert isinstance(actions[0], LogInfo)
+    actions = _segment_setup(module, monkeypatch, tmp_path, use_rviz="FALSE", camera="/image_raw")
+    assert len(actions) == 1 and remaps(actions[0])["camera_info"] == "/camera_info"
+    with pytest.raises(InvalidConditionExpressionError):
+        _segment_setup(module, monkeypatch, tmp_path, use_rviz="yes please")
 
 
 def test_multi_camera_launch_description_with_launch_ros(monkeypatch, tmp_path: Path) -> None:

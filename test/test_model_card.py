@@ -83,3 +83,49 @@ def test_unknown_model_lists_what_is_known():
         load_card("resnet101")
 
 
+# Every card value of the wrong type or out of range: one RailSegError naming the card and the value
+# (the outside probe found these ending in TypeError/ValueError tracebacks).
+@pytest.mark.parametrize("line, message", [
+    ("architecture: [a, b]", r"architecture \['a', 'b'\] is not text"),
+    ("label_set: 5", "label_set 5 is not text"),
+    ("mean: 0.5", "mean 0.5 is not a list of 3 numbers"),
+    ("mean: [a, b, c]", r"mean \['a', 'b', 'c'\] must be 3 numbers"),
+    ("mean: [.nan, 0.5, 0.5]", "mean .* holds NaN or infinity"),
+    ("std: [0.2, .inf, 0.2]", "std .* holds NaN or infinity"),
+    ("std: 0", "std 0 is not a list of 3 numbers"),
+    ("std: [0.2, 0, 0.2]", "std .* must be positive"),
+    ("input_size: 256", "input_size 256 is not HxW"),
+    ("input_size: [256]", r"input_size \[256\] is not HxW"),
+    ("input_size: [\"a\", \"b\"]", r"input_size \['a', 'b'\] is not HxW"),
+    ("input_size: [256.0, 512.5]", r"input_size \[256.0, 512.5\] is not HxW"),  # never truncated to 256x512
+    ("input_size: [100000, 200000]", "larger than 8192 pixels each way"),
+    ("input_size: 100000x200000", "larger than 8192 pixels each way"),
+    ("input_size: axb", "input_size 'axb' is not HxW"),
+    ("input_size: [256.0, 512.0]", "is not HxW"),
+    ("weights: 12345", "weights 12345 is not a path"),
+    ("resize: [fit]", r"resize \['fit'\] is not text"),
+])
+def test_card_values_of_the_wrong_type(tmp_path, line, message):
+    path = tmp_path / "typed.yaml"
+    body = "" if line.startswith("architecture:") else "architecture: squeezenas_mac_small\n"
+    path.write_text(body + line + "\n")
+    with pytest.raises(RailSegError, match=message) as info:
+        load_card(str(path))
+    assert "\n" not in str(info.value) and "model card" in str(info.value) and "typed" in str(info.value)
+
+
+def test_binary_card_file(tmp_path):
+    path = tmp_path / "binary.yaml"
+    path.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(RailSegError, match="is not a text"):
+        load_card(str(path))
+
+
+def test_weights_that_are_a_folder(tmp_path):
+    (tmp_path / "weights.pth").mkdir()
+    card = tmp_path / "card.yaml"
+    card.write_text("architecture: squeezenas_mac_small\nweights: weights.pth\n")
+    with pytest.raises(RailSegError, match="is a folder, not a checkpoint file"):
+        load_card(str(card)).weights_path()
+    with pytest.raises(RailSegError, match="is a folder, not a checkpoint file"):
+        load_card("squeezenas_mac_small", weights=str(tmp_path)).weights_path()

@@ -7,7 +7,7 @@ on the CPU, then PyTorch.
 from pathlib import Path
 from typing import Optional, Sequence
 
-from ..contract import BACKENDS  # the node's parameter table names them
+from ..contract import BACKENDS, PARAMETERS_BY_NAME  # the node's parameter table names them
 from ..errors import RailSegError
 from ..model_card import ModelCard
 from .base import PRECISIONS, Backend
@@ -42,12 +42,17 @@ def create_backend(card: ModelCard, backend: str = "auto", precision: str = "fp3
     """A ready backend running ``card``'s graph with the requested outputs."""
     if precision not in PRECISIONS:
         raise RailSegError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    bad_device = PARAMETERS_BY_NAME["device"].check(device)  # the node's rule, so CLI and node agree
+    if bad_device:
+        raise RailSegError(bad_device)
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise RailSegError(f"threads {threads!r}: CPU threads must be a whole number, at least 1")
     name = resolve_backend_name(backend, device)
     outputs = tuple(outputs)
     if name == "tensorrt":
         from .tensorrt_backend import TensorRTBackend
 
-        return TensorRTBackend(card, precision, "cuda", outputs, cache_dir, calibration)
+        return TensorRTBackend(card, precision, device, outputs, cache_dir, calibration)
     if name == "onnxruntime":
         if not _onnxruntime_importable():
             raise RailSegError("backend onnxruntime: the onnxruntime package is not installed")

@@ -15,6 +15,9 @@ class Backend:
     """
 
     name = "base"
+    # True where the graph stops before the network's final resize (the sparse head, rail_seg_ros/head.py):
+    # ``run_graph`` then returns the low-resolution outputs and ``infer`` computes the labels from them.
+    low_resolution = False
 
     def __init__(self, precision: str, device: str, outputs: Tuple[str, ...], input_size: Tuple[int, int]):
         self.precision = precision
@@ -24,6 +27,10 @@ class Backend:
 
     def infer(self, images: np.ndarray) -> Dict[str, np.ndarray]:
         raise NotImplementedError
+
+    def run_graph(self, images: np.ndarray) -> Dict[str, np.ndarray]:
+        """The graph's own outputs (``graph.LOW_RESOLUTION_OUTPUTS`` where ``low_resolution``)."""
+        return self.infer(images)
 
     def describe(self) -> str:
         """One line for logs and reports: backend, device, precision."""

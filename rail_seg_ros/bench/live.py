@@ -14,9 +14,10 @@ the last publish the bench waits until every output came or none came for min(dr
 latencies or never; frames without an output then are dropped. Outputs whose stamp matches no frame
 sent are stray.
 
-QoS: the bench publishes reliable, keep-last 10 (compatible with any subscription). A node it starts
-gets reliable QoS (see node_process); a running node is used with the QoS it has, and the bench
-subscribes best effort when the node publishes best effort.
+QoS: the bench publishes reliable, keep-last 10 (compatible with any subscription), with the package's
+DDS profile unless the user set one (rail_seg_ros.dds). A node it starts has its default QoS (best-effort
+input, see node_process); a running node is used with the QoS it has, and the bench subscribes best
+effort when the node publishes best effort.
 """
 
 import os

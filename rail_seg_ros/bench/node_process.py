@@ -1,7 +1,8 @@
 """The node the live bench starts: its parameters file and command line (from the contract), its process.
 
-The node gets ``input_qos.reliability: reliable``, ``input_qos.depth: 10`` and reliable outputs of
-depth 10, so nothing is lost in transport; it still keeps only the newest frame while it is busy.
+The node gets the model and engine as asked and its default QoS otherwise (best-effort input with a
+reader history of 10, reliable outputs), as a user's node has; it inherits the bench's DDS profile
+(rail_seg_ros.dds), which lets camera-sized best-effort frames arrive.
 """
 
 import os
@@ -12,12 +13,10 @@ import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from ..contract import NODE_NAME, PARAMETERS_BY_NAME, RELIABLE, TRANSPORT_COMPRESSED, TRANSPORT_RAW, join_name
+from ..contract import NODE_NAME, PARAMETERS_BY_NAME, TRANSPORT_COMPRESSED, TRANSPORT_RAW, join_name
 from ..errors import RailSegError
 
 SPAWN_NAMESPACE = "/rail_seg_bench"
-SPAWN_QOS = {"input_qos.reliability": RELIABLE, "input_qos.depth": 10,
-             "output_qos.reliability": RELIABLE, "output_qos.depth": 10}
 
 
 class NodeProcess:
@@ -103,14 +102,13 @@ def absolute_if_file(value: Optional[str]) -> Optional[str]:
 
 def spawn_parameters(model: str, weights: Optional[str], backend: str, precision: str, device: str,
                      cache_dir: Optional[str], calibration: Optional[str], compressed: bool) -> Dict[str, Any]:
-    """The parameters the bench gives the node it starts: the model and engine as asked, reliable QoS."""
+    """The parameters the bench gives the node it starts: the model and engine as asked, the default QoS."""
     return {
         "model": absolute_if_file(model), "weights": absolute_if_file(weights) or "",
         "backend": backend, "precision": precision, "device": device,
         "engine_cache_dir": str(Path(cache_dir).resolve()) if cache_dir else "",
         "calibration": absolute_if_file(calibration) or "",
         "input_transport": TRANSPORT_COMPRESSED if compressed else TRANSPORT_RAW,
-        **SPAWN_QOS,
     }
 
 

@@ -7,6 +7,7 @@ import os
 import threading
 from typing import Any, Dict, List, Optional
 
+from .. import dds
 from ..contract import RELIABLE
 from ..errors import RailSegError
 from ..qos import offered_reliability, qos_profile
@@ -31,6 +32,7 @@ class RosSession:
 
     def __init__(self, name: str) -> None:
         ensure_local_dds()
+        dds.apply_profile()  # before rclpy.init: the bench publishes camera-sized frames; a node it starts inherits it
         try:
             import rclpy
             from rclpy.context import Context

@@ -30,6 +30,7 @@ from .. import bench
 from ..contract import NODE_NAME
 from ..errors import RailSegError
 from ..report import check_report_target
+from ..ros_names import check_namespace, check_node_name, check_topic
 from .model_args import add_model_arguments, segmenter_from_args
 
 LIVE_ONLY = (("rate", 1.0, "--rate"), ("max_rate", False, "--max-rate"), ("find_max_rate", False, "--find-max-rate"),
@@ -132,6 +133,25 @@ def _check_args(args: argparse.Namespace, out: Path) -> None:
     if args.record and Path(args.record).exists():
         raise RailSegError(f"--record {args.record}: exists already; choose a new bag name")
     check_report_target(out)  # a folder that is not a report is refused before the run, not after it
+    if args.typestore:
+        try:
+            bagmod.fallback_typestore(args.typestore)
+        except RailSegError as exc:
+            raise RailSegError(f"--typestore: {exc}") from None
+    _check_ros_names(args)
+
+
+def _check_ros_names(args: argparse.Namespace) -> None:
+    """Live mode's topic, namespace and node names, refused here rather than by rcl with a traceback."""
+    if args.mode != "live":
+        return
+    problems = [check_topic(args.input_topic, "--input-topic") if args.input_topic else None,
+                check_topic(args.image_topic, "--image-topic"),
+                check_namespace(args.node_namespace, "--node-namespace") if args.node_namespace else None,
+                check_node_name(args.node_name, "--node-name")]
+    for problem in problems:
+        if problem:
+            raise RailSegError(problem)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ import time
 import numpy as np
 
 from ..backends import create_backend
+from ..errors import RailSegError
 from ..metrics import summarize_latencies
 from .model_args import add_input_size_argument, add_model_arguments, card_from_args
 
@@ -35,6 +36,12 @@ def time_backend(backend, frame: np.ndarray, runs: int, warmup: int) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.runs < 1:
+        raise RailSegError(f"--runs {args.runs} must be at least 1")
+    if args.warmup < 0:
+        raise RailSegError(f"--warmup {args.warmup} must not be negative")
+    if args.threads is not None and args.threads < 1:
+        raise RailSegError(f"--threads {args.threads} must be at least 1")
     card = card_from_args(args)
     backend = create_backend(card, args.backend, args.precision, args.device, ("labels",), args.cache_dir,
                              args.threads, args.calib)

@@ -6,6 +6,8 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from rail_seg_ros import bag, datasets, image_codec, synth
 from rail_seg_ros.errors import RailSegError
+from rail_seg_ros.fileio import check_output_folder
+from rail_seg_ros.ros_names import check_topic
 
 DESCRIPTION = """\
 Write the frames of a dataset folder into a rosbag2 bag (format version 9, as ROS 2 Kilted
@@ -56,6 +58,11 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not args.force:
         raise RailSegError(f"--out {out}: exists already; use --force to replace it")
+    check_output_folder(out, "--out", force=True)  # a file, the current folder, an unwritable place
+    for flag, topic in (("--image-topic", args.image_topic), ("--gt-topic", args.gt_topic)):
+        problem = check_topic(topic, flag)
+        if problem:
+            raise RailSegError(problem)
     pairs = datasets.iter_dataset(args.layout, args.root, split=args.split, limit=args.limit)
     bag.write_frames_bag(
         out,

@@ -16,6 +16,8 @@ from .. import bag as bagmod
 from ..bench.record import record_outputs
 from ..contract import NODE_NAME, OUTPUT_NAMES, RECORDED_OUTPUTS
 from ..errors import RailSegError
+from ..fileio import check_writable
+from ..ros_names import check_namespace, check_node_name, check_topic
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,6 +42,12 @@ def run(args: argparse.Namespace) -> int:
         if not topic.startswith("/") and topic not in OUTPUT_NAMES:
             raise RailSegError(f"--topics: {topic!r} is not one of {', '.join(OUTPUT_NAMES)} "
                                f"nor an absolute topic name")
+        bad_topic = check_topic(topic, "--topics:")
+        if bad_topic:
+            raise RailSegError(bad_topic)
+    for problem in (check_namespace(args.namespace, "--namespace"), check_node_name(args.node_name, "--node-name")):
+        if problem:
+            raise RailSegError(problem)
     if args.duration is not None and args.duration <= 0:
         raise RailSegError(f"--duration {args.duration} must be positive")
     if args.wait <= 0:
@@ -47,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists():
         raise RailSegError(f"--out {out}: exists already; choose a new bag name")
+    check_writable(out, "--out")
     counts = record_outputs(out, namespace=args.namespace, node_name=args.node_name, topics=topics,
                             duration=args.duration, storage=args.storage, wait_timeout=args.wait,
                             progress=not args.no_progress)

@@ -5,7 +5,9 @@ from pathlib import Path
 from typing import Optional
 
 from rail_seg_ros import synth
+from rail_seg_ros.contract import MAX_PIXELS_DEFAULT
 from rail_seg_ros.errors import RailSegError
+from rail_seg_ros.fileio import check_output_folder
 from rail_seg_ros.sizes import parse_size
 
 DESCRIPTION = """\
@@ -90,6 +92,9 @@ def scene_config(track_obstacles: float, obstacle_range: str) -> Optional[synth.
 def run(args: argparse.Namespace) -> int:
     """Write the frames; print what was written. Returns the exit status."""
     height, width = parse_size(args.size, minimum=synth.MIN_SIZE, option="--size")
+    if height * width > MAX_PIXELS_DEFAULT:  # 100000x100000 would be 30 GB per frame
+        raise RailSegError(f"--size {args.size}: {height * width / 1e6:.0f} Mpx per frame is more than "
+                           f"{MAX_PIXELS_DEFAULT / 1e6:g} Mpx")
     if args.n < 1:
         raise RailSegError(f"--n {args.n}: must be at least 1")
     if args.seed < 0:
@@ -99,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
     storage = bag_storage(out, args.bag, args.storage)
     if out.exists() and not args.force:
         raise RailSegError(f"--out {out}: exists already; use --force to replace it")
+    check_output_folder(out, "--out", force=True)  # a file, the current folder, an unwritable place
     kind = "drive" if args.sequence else "scenes"
     if storage is None:
         synth.write_dataset(out, args.n, height, width, args.seed, sequence=args.sequence,

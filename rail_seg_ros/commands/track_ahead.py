@@ -30,7 +30,7 @@ import numpy as np
 
 from ..datasets import read_label_map, read_rgb
 from ..errors import RailSegError
-from ..fileio import atomic_path
+from ..fileio import atomic_path, check_writable
 from ..labels import IGNORE_ID, RAILSEM19, colorize
 from ..track import GroundCamera, Intrinsics, TrackAhead, TrackConfig, draw_track, load_camera_info
 from ..track.config import DEFAULT_OBSTACLES, ENVELOPE_HALF_WIDTH_M, ENVELOPE_HEIGHT_M, STANDARD_GAUGE_M
@@ -98,6 +98,7 @@ def _check_out(out: Optional[str]) -> Optional[Path]:
     path = Path(out)
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise RailSegError(f"--out {path}: exists and is not an empty folder; choose a new one")
+    check_writable(path, "--out")
     return path
 
 

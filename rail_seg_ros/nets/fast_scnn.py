@@ -196,10 +196,21 @@ class FastSCNN(nn.Module):
                 nn.Conv2d(32, num_classes, 1),
             )
 
+    # the last step of forward: bilinear resize of low_resolution_logits to the input size, this convention
+    FINAL_RESIZE_ALIGN_CORNERS = True
+
     def forward(self, x: torch.Tensor):  # -> Tensor, or (Tensor, Tensor) with aux in training
         size = x.shape[-2:]
         high = self.learning_to_downsample(x)
-        out = _resize(self.classifier(self.feature_fusion(high, self.global_feature_extractor(high))), size)
+        out = _resize(self._classify(high), size)
         if self.aux and self.training:
             return out, _resize(self.auxlayer(high), size)
         return out
+
+    def _classify(self, high: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.feature_fusion(high, self.global_feature_extractor(high)))
+
+    def low_resolution_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The logits before the final upsampling (stride 8)."""
+        return self._classify(self.learning_to_downsample(x))
+

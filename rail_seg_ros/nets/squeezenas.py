@@ -12,7 +12,7 @@ Two changes from the public code, neither of which alters its results at the siz
 """
 
 import re
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -148,7 +148,8 @@ class LRASPP(nn.Module):
         self._1x1_TR = nn.Conv2d(mid_channels, num_classes, 1)
         self._1x1_BR = nn.Conv2d(low_channels, num_classes, 1)
 
-    def forward(self, high: torch.Tensor, low: torch.Tensor, out_size: Sequence[int]) -> torch.Tensor:
+    def forward(self, high: torch.Tensor, low: torch.Tensor, out_size: Optional[Sequence[int]]) -> torch.Tensor:
+        """Logits at ``out_size`` (None: at the skip connection's resolution, before the last resize)."""
         h, w = high.shape[-2:]
         kernel = (min(self.GATE_KERNEL, int(h)), min(self.GATE_KERNEL, int(w)))
         gate = F.avg_pool2d(high, kernel, self.GATE_STRIDE)
@@ -156,7 +157,7 @@ class LRASPP(nn.Module):
         x = self._1x1_TL(high) * _resize(gate, (h, w), align_corners=False)
         x = self._1x1_TR(_resize(x, low.shape[-2:], align_corners=False))
         x = x + self._1x1_BR(low)
-        return _resize(x, out_size, align_corners=True)
+        return x if out_size is None else _resize(x, out_size, align_corners=True)
 
 
 class ASPP(nn.Module):
@@ -196,12 +197,17 @@ class SqueezeNAS(nn.Module):
         else:
             raise ValueError(f"unknown decoder {config.decoder!r}")
 
+    # the last step of forward: bilinear resize of low_resolution_logits to the input size, this convention
+    FINAL_RESIZE_ALIGN_CORNERS = True
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out_size = x.shape[-2:]
+        return _resize(self.low_resolution_logits(x), x.shape[-2:], align_corners=self.FINAL_RESIZE_ALIGN_CORNERS)
+
+    def low_resolution_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The logits before the final upsampling (stride 8 for the small/large networks, 4 for xlarge)."""
         high, low = self.encoder(x)
         if self.config.decoder == "lr_aspp":
-            return self.decoder(high, low, out_size)
+            return self.decoder(high, low, None)
         x = _resize(self.decoder(high), low.shape[-2:], align_corners=True)
         x = torch.cat([x, self.lowlevel1x1(low)], dim=1)
-        x = self.logits3(self.logits2(x))
-        return _resize(x, out_size, align_corners=True)
+        return self.logits3(self.logits2(x))

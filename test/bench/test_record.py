@@ -27,8 +27,7 @@ def test_running_node_and_the_record_command(frames_bag, small_card, tmp_path, d
     namespace = "/bench_test"
     node = subprocess.Popen(
         [sys.executable, "-m", "rail_seg_ros.node", "--ros-args", "-r", f"__ns:={namespace}",
-         "-p", f"model:={small_card}", "-p", "backend:=torch", "-p", "device:=cpu", "-p", "warmup_frames:=1",
-         "-p", "input_qos.reliability:=reliable", "-p", "input_qos.depth:=10"],
+         "-p", f"model:={small_card}", "-p", "backend:=torch", "-p", "device:=cpu", "-p", "warmup_frames:=1"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     rec = tmp_path / "recorded"
     recorder = subprocess.Popen(
