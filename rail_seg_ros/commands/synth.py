@@ -25,7 +25,8 @@ Bag output: when --out ends in .mcap, .db3 or .bag, or with --bag, the frames (a
 ground truth, and the track-ahead ground truth as JSON on /track_truth) are written as a rosbag2 bag
 instead; add --sequence for a bag that plays like video.
 
-The same --seed, --size and --n give the same frames.
+The same --seed, --size and --n give the same frames (and the same --track-obstacles and
+--obstacle-range; without them the scenes are the default ones, the kind the default model is trained on).
 """
 
 BAG_SUFFIXES = {".mcap": "mcap", ".db3": "sqlite3", ".bag": None}
@@ -42,6 +43,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sequence", action="store_true",
                         help="consecutive frames of one drive (the camera moves along the track) "
                              "instead of independent scenes")
+    default_range = synth.SceneConfig().track_obstacle_range
+    parser.add_argument("--track-obstacles", type=float, default=0.0, metavar="P",
+                        help="share of the scenes with a person, car or truck standing on the ego track ahead, to "
+                             "score the track-ahead stage's obstacles (default scenes have almost none; default 0)")
+    parser.add_argument("--obstacle-range", default=f"{default_range[0]:g},{default_range[1]:g}", metavar="NEAR,FAR",
+                        help="--track-obstacles: how far ahead they stand, metres "
+                             f"(default {default_range[0]:g},{default_range[1]:g})")
     parser.add_argument("--out", required=True, metavar="PATH",
                         help="folder to write (RailSem19 layout), or a bag: a path ending in .mcap, .db3 or .bag")
     parser.add_argument("--bag", action="store_true", help="write a rosbag2 bag at --out whatever its name")
@@ -66,6 +74,21 @@ def bag_storage(out: Path, bag: bool, storage: Optional[str]) -> Optional[str]:
     return storage or implied or "sqlite3"
 
 
+def scene_config(track_obstacles: float, obstacle_range: str) -> Optional[synth.SceneConfig]:
+    """The scene configuration --track-obstacles and --obstacle-range ask for; None: the default scenes."""
+    if not 0.0 <= track_obstacles <= 1.0:
+        raise RailSegError(f"--track-obstacles {track_obstacles}: must be from 0 to 1")
+    try:
+        near, far = (float(v) for v in obstacle_range.split(","))
+    except ValueError:
+        raise RailSegError(f"--obstacle-range {obstacle_range}: expected NEAR,FAR in metres, e.g. 8,120") from None
+    if not 0.0 < near < far:
+        raise RailSegError(f"--obstacle-range {obstacle_range}: expected 0 < NEAR < FAR")
+    if track_obstacles == 0.0:
+        return None
+    return synth.SceneConfig(p_track_obstacle=track_obstacles, track_obstacle_range=(near, far))
+
+
 def run(args: argparse.Namespace) -> int:
     """Write the frames; print what was written. Returns the exit status."""
     height, width = parse_size(args.size, minimum=synth.MIN_SIZE, option="--size")
@@ -76,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
         raise RailSegError(f"--n {args.n}: must be at least 1")
     if args.seed < 0:
         raise RailSegError(f"--seed {args.seed}: must be 0 or more")
+    config = scene_config(args.track_obstacles, args.obstacle_range)
     out = Path(args.out)
     storage = bag_storage(out, args.bag, args.storage)
     if out.exists() and not args.force:
@@ -84,12 +108,13 @@ def run(args: argparse.Namespace) -> int:
     kind = "drive" if args.sequence else "scenes"
     if storage is None:
         synth.write_dataset(out, args.n, height, width, args.seed, sequence=args.sequence,
-                            progress=not args.no_progress)
+                            progress=not args.no_progress, config=config)
         print(f"wrote {args.n} frames ({height}x{width}, {kind}, seed {args.seed}) to {out} [railsem19 layout]")
         return 0
     from rail_seg_ros import bag  # only bag output needs the rosbag2 writer
 
-    frames = synth.iter_frames_with_truth(args.n, height, width, args.seed, sequence=args.sequence)
+    frames = synth.iter_frames_with_truth(args.n, height, width, args.seed, sequence=args.sequence,
+                                          config=config)
     if args.no_labels:
         frames = ((image, None, truth) for image, _, truth in frames)
     bag.write_frames_bag(out, frames, fps=args.fps, storage=storage, progress=not args.no_progress, total=args.n)

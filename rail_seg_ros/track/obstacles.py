@@ -6,10 +6,17 @@ the ground, so a person beside the envelope (feet outside) is not reported while
 is, however much of either the image shows over the envelope. Its distance is the along-track
 distance of its nearest such ground point. Regions are found per class (8-connected), so a person in
 front of a car stays a person.
+
+Rail vehicles (``on-rails``) count only where they stand on the ego track itself: a contact within half the
+gauge plus ``ON_TRACK_MARGIN_M`` of the centre line, and none of the region's lower edge much nearer than
+that contact (``ALONGSIDE_RATIO``). A train on a neighbouring track reaches to the envelope's edge by design
+(track spacing keeps it just outside the kinematic gauge), a pixel there spans 0.1-0.3 m 50-150 m ahead,
+and the far end of its body, against the far ego track, reads as a contact on the footprint, while its
+near end stands on its own track much nearer.
 """
 
 from dataclasses import dataclass
-from typing import FrozenSet, List, Tuple
+from typing import FrozenSet, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -22,6 +29,18 @@ from .envelope import Envelope, GroundPath, along_track
 SHIFT = 4          # sub-pixel bits for cv2.fillPoly
 NEAREST = 8        # contact points per region measured along the track (the nearest by ground range)
 MAX_HEIGHT_M = 10.0  # nothing that stands on the track is taller above its contact point (trains: about 4.5 m)
+ON_RAILS = RAILSEM19.names.index("on-rails")
+# a rail vehicle on the ego track has contacts this close to the centre line (its wheels are on the rails);
+# one on a neighbouring track none nearer than about 1.6 m
+ON_TRACK_MARGIN_M = 0.5
+# ... and a region whose lower edge comes this many times nearer than its contact on the footprint (plus
+# ALONGSIDE_SLACK_M) is a train alongside whose far end overlaps the ego track in the image
+ALONGSIDE_RATIO = 1.5
+ALONGSIDE_SLACK_M = 5.0
+# touching objects of one class: split where the region's lower edge steps this much farther (see _column_parts)
+STEP_RATIO = 1.25
+STEP_M = 2.0
+MIN_PART_COLUMNS = 3
 
 
 @dataclass(frozen=True)
@@ -82,9 +101,97 @@ def _standing_heights(camera: GroundCamera, components: np.ndarray, cid: int, co
     return heights
 
 
+def _nearest_ground_m(labels: np.ndarray, camera: GroundCamera, components: np.ndarray, cid: int,
+                      box: Tuple[int, int, int, int]) -> float:
+    """Ground range of the nearest lower-edge pixel of region ``cid`` (bounding box ``box``), anywhere."""
+    x, y, w, h = box
+    region = components[y:y + h, x:x + w] == cid
+    below = np.zeros_like(region)
+    below[:-1] = region[1:]
+    vs, us = np.nonzero(region & ~below)
+    ground = camera.to_ground(np.column_stack([us + x, vs + y]).astype(np.float64))
+    ok = np.isfinite(ground).all(axis=1)
+    return float(np.hypot(*ground[ok].T).min()) if ok.any() else float("inf")
+
+
+def _rail_vehicle_on_track(labels: np.ndarray, camera: GroundCamera, path: GroundPath, components: np.ndarray,
+                           cid: int, box: Tuple[int, int, int, int], ground: np.ndarray,
+                           gauge_m: float) -> np.ndarray:
+    """Which contacts (ground points K x 2) of rail vehicle ``cid`` stand on the ego track (see the module)."""
+    on_track = np.abs(along_track(path, ground)[1]) <= gauge_m / 2 + ON_TRACK_MARGIN_M
+    if on_track.any():
+        nearest_in = float(np.hypot(*ground[on_track].T).min())
+        if nearest_in > ALONGSIDE_RATIO * _nearest_ground_m(labels, camera, components, cid, box) + ALONGSIDE_SLACK_M:
+            on_track[:] = False
+    return on_track
+
+
+def _column_parts(camera: GroundCamera, region: np.ndarray, x: int, y: int) -> List[Tuple[int, int]]:
+    """Column ranges [lo, hi) of the box of ``region`` (its mask, at image offset x, y) that are objects of
+    their own: touching objects of one class are one connected region, but where the region's lowest pixel
+    steps up from one column to the next by ``STEP_RATIO`` of ground range (and ``STEP_M``), a farther
+    object shows beside a nearer one. A farther stretch between two nearer ones (the gap between a person's
+    legs, under a car's body) and stretches narrower than ``MIN_PART_COLUMNS`` stay with their neighbours."""
+    present = region.any(axis=0)
+    cols = np.flatnonzero(present)
+    bottom = region.shape[0] - 1 - np.argmax(region[::-1, cols], axis=0)
+    ground = camera.to_ground(np.column_stack([cols + x + 0.5, bottom + y + 0.5]).astype(np.float64))
+    reach = np.where(np.isfinite(ground).all(axis=1), np.hypot(ground[:, 0], ground[:, 1]), np.inf)
+    near, far = np.minimum(reach[:-1], reach[1:]), np.maximum(reach[:-1], reach[1:])
+    with np.errstate(invalid="ignore"):   # inf - inf: two columns above the horizon are no step
+        steps = np.flatnonzero((far > STEP_RATIO * near) & (far - near > STEP_M)) + 1
+    parts = [[a, b] for a, b in zip(np.concatenate([[0], steps]), np.concatenate([steps, [len(cols)]]))]
+    typical = [float(np.median(reach[a:b])) for a, b in parts]
+    merged: List[List[int]] = []
+    for i, (a, b) in enumerate(parts):
+        enclosed = 0 < i < len(parts) - 1 and typical[i] > max(typical[i - 1], typical[i + 1])
+        joins_left = bool(merged) and (b - a < MIN_PART_COLUMNS or enclosed or merged[-1][2])
+        if joins_left:
+            merged[-1][1] = b
+            merged[-1][2] = enclosed       # an enclosed stretch also takes the one after it
+        else:
+            merged.append([a, b, enclosed])
+    if merged and merged[-1][1] - merged[-1][0] < MIN_PART_COLUMNS and len(merged) > 1:
+        merged[-2][1] = merged.pop()[1]
+    return [(int(cols[a]) + x, int(cols[b - 1]) + x + 1) for a, b, _ in merged]
+
+
+def _obstacle(labels: np.ndarray, camera: GroundCamera, path: GroundPath, components: np.ndarray, cid: int,
+              cls: int, part: Tuple[int, int, int, int], region_box: Tuple[int, int, int, int], mine: np.ndarray,
+              gauge_m: float) -> Optional[Obstacle]:
+    """The obstacle that part ``part`` (x, y, w, h) of region ``cid`` (box ``region_box``) makes with its
+    contacts ``mine`` (u, v)."""
+    x, y, w, h = part
+    sub = components[y:y + h, x:x + w] == cid
+    rows, columns = np.flatnonzero(sub.any(axis=1)), np.flatnonzero(sub.any(axis=0))
+    area = int(np.count_nonzero(sub))
+    bbox = (x + int(columns[0]), y + int(rows[0]), x + int(columns[-1]) + 1, y + int(rows[-1]) + 1)
+    ground = camera.to_ground(mine)
+    ok = np.isfinite(ground).all(axis=1)
+    if not ok.any():
+        return None
+    mine, ground = mine[ok], ground[ok]
+    # a "contact" under which the region is far taller than anything standing there is the lower
+    # edge of something nearer that hides the footprint (a train beside the track, in a curve)
+    standing = _standing_heights(camera, components, cid, mine, ground) <= MAX_HEIGHT_M
+    if not standing.any():
+        return None
+    mine, ground = mine[standing], ground[standing]
+    if cls == ON_RAILS:
+        on_track = _rail_vehicle_on_track(labels, camera, path, components, cid, region_box, ground, gauge_m)
+        if not on_track.any():
+            return None
+        mine, ground = mine[on_track], ground[on_track]
+    order = np.argsort(np.hypot(*ground.T))[:NEAREST]
+    s, lateral = along_track(path, ground[order])
+    k = int(np.argmin(s))
+    return Obstacle(int(cls), area, bbox, float(s[k]), float(lateral[k]),
+                    (float(mine[order[k], 0]), float(mine[order[k], 1])))
+
+
 def find_obstacles(labels: np.ndarray, camera: GroundCamera, path: GroundPath, envelope: Envelope,
-                   classes: FrozenSet[int], min_pixels: int) -> List[Obstacle]:
-    """Obstacles in an H x W RailSem19 label map, nearest first."""
+                   classes: FrozenSet[int], min_pixels: int, gauge_m: float = 1.435) -> List[Obstacle]:
+    """Obstacles in an H x W RailSem19 label map, nearest first (``gauge_m``: where rail vehicles stand)."""
     mask, box = footprint_mask(envelope, labels.shape)
     if not mask.size or not classes:
         return []
@@ -102,21 +209,14 @@ def find_obstacles(labels: np.ndarray, camera: GroundCamera, path: GroundPath, e
             if area < min_pixels:
                 continue
             mine = pts[ids == cid][:, ::-1].astype(np.float64)  # (u, v)
-            ground = camera.to_ground(mine)
-            ok = np.isfinite(ground).all(axis=1)
-            if not ok.any():
-                continue
-            mine, ground = mine[ok], ground[ok]
-            # a "contact" under which the region is far taller than anything standing there is the lower
-            # edge of something nearer that hides the footprint (a train beside the track, in a curve)
-            standing = _standing_heights(camera, components, cid, mine, ground) <= MAX_HEIGHT_M
-            if not standing.any():
-                continue
-            mine, ground = mine[standing], ground[standing]
-            order = np.argsort(np.hypot(*ground.T))[:NEAREST]
-            s, lateral = along_track(path, ground[order])
-            k = int(np.argmin(s))
-            found.append(Obstacle(int(cls), area, (x, y, x + w, y + h), float(s[k]), float(lateral[k]),
-                                  (float(mine[order[k], 0]), float(mine[order[k], 1]))))
+            parts = _column_parts(camera, components[y:y + h, x:x + w] == cid, x, y)
+            for lo, hi in parts:
+                inside = (mine[:, 0] >= lo) & (mine[:, 0] < hi)
+                if not inside.any():
+                    continue
+                obstacle = _obstacle(labels, camera, path, components, cid, int(cls), (lo, y, hi - lo, h),
+                                     (x, y, w, h), mine[inside], gauge_m)
+                if obstacle is not None and obstacle.pixels >= min_pixels:
+                    found.append(obstacle)
     found.sort(key=lambda o: o.distance_m)
     return found

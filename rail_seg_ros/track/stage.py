@@ -129,7 +129,7 @@ class TrackAhead:
         obstacles: List[Obstacle] = []
         if ego is not None:
             obstacles = find_obstacles(labels, camera, ego.ground, ego.envelope, cfg.obstacle_ids,
-                                       cfg.min_obstacle_pixels)
+                                       cfg.min_obstacle_pixels, cfg.gauge_m)
         t3 = time.perf_counter()
         if ego is None:
             clear, clear_distance = False, 0.0

@@ -1,6 +1,7 @@
 """``rail-seg synth``: folder and bag output, --size parsing, refusals."""
 
 import argparse
+import json
 import sys
 import types
 from pathlib import Path
@@ -84,3 +85,25 @@ def test_cli_bag_output_goes_through_the_bag_hook(tmp_path: Path, fake_bag: List
     with pytest.raises(RailSegError, match="for bags"):
         synth_cmd.run(_args("--size", "48x96", "--storage", "mcap", "--out", str(tmp_path / "folder")))
     assert len(fake_bag) == 2
+
+
+def test_cli_track_obstacles_puts_one_on_the_track(tmp_path: Path) -> None:
+    out = tmp_path / "obstacles"
+    synth_cmd.run(_args("--n", "3", "--size", "144x256", "--seed", "7", "--track-obstacles", "1",
+                        "--obstacle-range", "10,30", "--out", str(out), "--no-progress"))
+    meta = json.loads((out / "synth.json").read_text())
+    assert meta["config"]["p_track_obstacle"] == 1.0 and meta["config"]["track_obstacle_range"] == [10.0, 30.0]
+    for stem in ("syn00000", "syn00001", "syn00002"):
+        truth = json.loads((out / "uint8" / "rs19_val" / f"{stem}.track.json").read_text())
+        on_track = [o for o in truth["obstacles"] if o["in_envelope"]]
+        assert on_track, f"{stem}: no obstacle on the ego track"
+        assert any(9.0 <= o["distance_m"] <= 31.0 for o in on_track)
+
+
+@pytest.mark.parametrize("argv, message", [(("--track-obstacles", "1.5"), "--track-obstacles"),
+                                           (("--obstacle-range", "40,8"), "--obstacle-range"),
+                                           (("--obstacle-range", "8"), "--obstacle-range")])
+def test_cli_rejects_bad_obstacle_options(argv: Any, message: str, tmp_path: Path) -> None:
+    with pytest.raises(RailSegError, match=message):
+        synth_cmd.run(_args(*argv, "--out", str(tmp_path / "x"), "--no-progress"))
+    assert not (tmp_path / "x").exists()
