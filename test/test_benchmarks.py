@@ -8,7 +8,7 @@ from pathlib import Path
 
 from conftest import ros_domain
 
-from rail_seg_ros.contract import NODE_STAGES
+from rail_seg_ros.contract import NODE_STAGES, Stage
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,5 +42,6 @@ def test_speed_script_reports_the_node_stage_times(tmp_path):
         capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     node = json.loads(out.read_text())["node"]
-    assert set(node) == set(NODE_STAGES) and all(ms >= 0 for ms in node.values())
+    # every stage but track ahead, which is off without a camera height (track.mode auto)
+    assert set(node) == set(NODE_STAGES) - {Stage.TRACK} and all(ms >= 0 for ms in node.values())
     assert "node stage times" in done.stdout

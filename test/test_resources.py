@@ -57,7 +57,7 @@ def test_dds_profiles_have_their_own_folder(installed):
     profiles = pip_share / "config" / "dds"
     profiles.mkdir()
     (profiles / "loopback.xml").write_text("<profiles/>")
-    assert resources.data_dirs("dds_profiles") == [profiles]
+    assert resources.data_dirs("dds_profiles") == [profiles, SOURCE_TREE / "config" / "dds"]  # the shipped ones last
     assert resources.find_data("dds_profiles", "loopback.xml") == profiles / "loopback.xml"
 
 
