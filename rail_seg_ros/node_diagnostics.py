@@ -35,7 +35,7 @@ class DiagnosticsMixin:
         publisher.publish(array)
 
     def _qualified_name(self) -> str:
-        """'front/segmentation_node' in namespace /front, 'segmentation_node' at the root."""
+        """'front/NODE' in namespace /front, 'NODE' at the root (NODE: the node's name)."""
         return f"{self.get_namespace().rstrip('/')}/{self.get_name()}".lstrip("/")
 
     def _model_name(self) -> str:
