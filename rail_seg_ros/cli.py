@@ -4,6 +4,7 @@ import argparse
 import importlib
 import importlib.util
 import sys
+import types
 from typing import List, Optional
 
 from . import __version__
@@ -41,9 +42,25 @@ def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
             continue
         command = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip(),
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-        module.add_arguments(command)
+        try:
+            module.add_arguments(command)
+        except ModuleNotFoundError as exc:  # its arguments come from a package this Python lacks (train: torch)
+            module = _unavailable(_optional_package(exc))
+            command.description = module.__doc__
+            module.add_arguments(command)
         command.set_defaults(run=module.run)
     return parser
+
+
+# Packages some subcommands import that a Python may lack (the Jetson's 3.8), and why.
+OPTIONAL_PACKAGES = {"rosbags": "rosbags needs Python 3.10+: run the bag tools in a newer Python",
+                     "torch": "install torch (pinned in requirements.txt)",
+                     "rclpy": "source a ROS 2 install, or make setup for the ROS 2 wheels"}
+
+
+def _missing_package(package: str) -> str:
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    return f"needs {package}, which is not installed in this Python ({version}); {OPTIONAL_PACKAGES[package]}"
 
 
 def _load(module_name: str):
@@ -52,7 +69,28 @@ def _load(module_name: str):
     except ModuleNotFoundError as exc:
         if exc.name == f"rail_seg_ros.commands.{module_name}":
             return None
-        raise
+        return _unavailable(_optional_package(exc))
+
+
+def _optional_package(exc: ModuleNotFoundError) -> str:
+    """The optional package whose absence raised ``exc``; any other missing module is a real error."""
+    package = (exc.name or "").split(".")[0]
+    if package not in OPTIONAL_PACKAGES:
+        raise exc
+    return package
+
+
+def _unavailable(package: str) -> types.SimpleNamespace:
+    """A stand-in for a subcommand whose package is missing: its --help and its run say so in one line."""
+    message = _missing_package(package)
+
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.set_defaults(unavailable=True)  # main() then reads no further arguments
+
+    def run(_args: argparse.Namespace) -> int:
+        raise RailSegError(message)
+
+    return types.SimpleNamespace(__doc__=f"Unavailable here: {message}.", add_arguments=add_arguments, run=run)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -60,7 +98,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     # build only the chosen subcommand's parser: importing torch for `rail-seg synth --help` is wasted time
     chosen = next((a for a in argv if a in COMMANDS), None)
     parser = build_parser(chosen)
-    args = parser.parse_args(argv)
+    args, unread = parser.parse_known_args(argv)
+    if unread and not getattr(args, "unavailable", False):
+        parser.parse_args(argv)  # the usual usage error naming them
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
@@ -68,6 +108,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         return int(args.run(args) or 0)
     except RailSegError as exc:
         print(f"rail-seg {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:  # a package imported on the way (demo: rosbags, rclpy)
+        print(f"rail-seg {args.command}: error: {_missing_package(_optional_package(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"rail-seg {args.command}: interrupted", file=sys.stderr)

@@ -20,7 +20,7 @@ import numpy as np
 
 from .errors import RailSegError
 from .fileio import atomic_path
-from .graph import INPUT_NAME, SegmentationGraph
+from .graph_io import INPUT_NAME
 from .model_card import ModelCard, build_network
 
 OPSET = 17  # the newest opset TensorRT 8.5 (JetPack 5) parses
@@ -32,6 +32,8 @@ def export_onnx(card: ModelCard, path, outputs: Sequence[str] = ("labels",), lab
                 net=None, opset: int = OPSET) -> Path:
     """Export the card's graph with a static 1 x H x W x 3 uint8 input to ``path`` (written atomically)."""
     import torch
+
+    from .graph import SegmentationGraph  # torch: imported here so `rail-seg export --help` runs without it
 
     net = net if net is not None else build_network(card)
     dtype = {"uint8": torch.uint8, "int32": torch.int32}[label_dtype]
@@ -143,6 +145,8 @@ def compare_with_torch(onnx_path, card: ModelCard, net, frames: Iterable[np.ndar
     """Run the ONNX graph and torch on the same frames: largest logit difference and label agreement."""
     import onnxruntime as ort
     import torch
+
+    from .graph import SegmentationGraph
 
     data, logits_name = onnx_with_logits(onnx_path)
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])

@@ -10,10 +10,8 @@ from typing import Sequence, Tuple
 import torch
 from torch import nn
 
+from .graph_io import INPUT_NAME, OUTPUTS  # noqa: F401 (INPUT_NAME: imported from here too)
 from .model_card import ModelCard
-
-OUTPUTS = ("labels", "confidence", "logits")
-INPUT_NAME = "image"
 
 
 class Preprocess(nn.Module):

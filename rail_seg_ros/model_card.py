@@ -188,8 +188,10 @@ def load_card(name_or_path: str, weights: Optional[str] = None, label_set: Optio
 
 def build_network(card: ModelCard, load_weights: bool = True, aux: bool = False):
     """The card's torch network in eval mode, with its weights loaded strictly when ``load_weights``."""
+    from .nets import build_model, require_torch
+
+    require_torch(f"model card {card.name}: building its network")
     from .checkpoints import load_weights as load
-    from .nets import build_model
 
     model = build_model(card.architecture, card.num_classes, aux=aux)
     if load_weights:

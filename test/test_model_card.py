@@ -36,6 +36,7 @@ def test_shipped_export_is_dropped_when_an_override_changes_what_it_bakes_in(tmp
     assert load_card("rail_default", weights=str(tmp_path / "w.pth")).onnx is None
 
 
+@pytest.mark.needs_torch
 def test_other_input_size_than_the_shipped_export_runs(cache_dir):
     import numpy as np
 

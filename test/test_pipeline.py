@@ -41,6 +41,7 @@ def test_model_resolution_output(small_card, cache_dir, frame):
     assert result.labels.shape == (128, 256) and result.overlay.shape == (128, 256, 3)
 
 
+@pytest.mark.needs_torch
 def test_fit_pads_and_crops_back(tmp_path, frame):
     card = load_card(str(write_small_card(tmp_path, resize="fit")))
     segmenter = Segmenter(card, create_backend(card, "torch"), output_resolution="model")
@@ -52,6 +53,7 @@ def test_fit_pads_and_crops_back(tmp_path, frame):
     assert Segmenter(card, segmenter.backend).process(frame).labels.shape == (1080, 1920)
 
 
+@pytest.mark.needs_torch
 def test_bilinear_upsampling_of_logits(reference_input):
     weights = str(shared_path("squeezenas", "weights", "mac_small.pth"))
     card = load_card("squeezenas_mac_small_cityscapes", weights=weights, input_size=(256, 512))
@@ -79,6 +81,7 @@ def test_bad_frames_are_refused(small_card):
         segmenter.process(np.zeros((10, 300, 3), np.uint8))
 
 
+@pytest.mark.needs_torch
 def test_onnxruntime_agrees_with_torch(tmp_path, cache_dir, frame):
     card = load_card(str(write_small_card(tmp_path, architecture="fast_scnn", size=(128, 256), seed=2)))
     torch_labels = Segmenter(card, create_backend(card, "torch")).process(frame).labels
@@ -105,6 +108,7 @@ def test_unknown_backend_and_precision(small_card):
         create_backend(card, "torch", "int8")
 
 
+@pytest.mark.needs_torch
 def test_int8_agrees_with_fp32_on_the_reference_input(reference_input, cache_dir):
     """Issue 3: int8 onnxruntime agrees with fp32 on >= 97 % of the reference input's pixels."""
     weights = str(shared_path("squeezenas", "weights", "lat_small.pth"))

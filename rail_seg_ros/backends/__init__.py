@@ -54,6 +54,9 @@ def create_backend(card: ModelCard, backend: str = "auto", precision: str = "fp3
         from .onnxruntime_backend import OnnxRuntimeBackend
 
         return OnnxRuntimeBackend(card, precision, device, outputs, cache_dir, threads, calibration, net=net)
+    from ..nets import require_torch
+
+    require_torch("backend torch")
     from .torch_backend import TorchBackend
 
     return TorchBackend(card, precision, device, outputs, threads=threads, net=net)

@@ -11,7 +11,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import RailSegError
-from ..graph import INPUT_NAME
+from ..graph_io import INPUT_NAME
 from ..model_card import ModelCard
 from .base import Backend
 
@@ -69,11 +69,15 @@ def graph_outputs(onnx_path: Path) -> Tuple[str, ...]:
 def prepare_onnx(card: ModelCard, outputs: Sequence[str], precision: str, cache_dir: Path,
                  calibration: Optional[str] = None, net=None) -> Path:
     """The ONNX file to run for ``card``: shipped, cached, or exported now (int8: quantised now)."""
-    from ..export import card_digest, export_onnx, quantize_int8
-
     shipped = card.resolve(card.onnx) if card.onnx else None
     if shipped is not None and precision == "fp32" and set(outputs) <= set(graph_outputs(shipped)):
-        return shipped
+        return shipped  # needs no torch: the shipped export runs where only onnxruntime is installed
+    from ..nets import require_torch
+
+    require_torch(f"backend onnxruntime: model card {card.name} has no shipped ONNX export for this run "
+                  f"({precision}, outputs {', '.join(outputs)}); exporting one")
+    from ..export import card_digest, export_onnx, quantize_int8
+
     key = f"{card.name}-{card_digest(card)}-{'+'.join(outputs)}"
     fp32_path = cache_dir / f"{key}-fp32.onnx"
     if not fp32_path.exists():

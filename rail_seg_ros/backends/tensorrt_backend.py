@@ -14,7 +14,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from ..errors import RailSegError
-from ..graph import INPUT_NAME
+from ..graph_io import INPUT_NAME
 from ..model_card import ModelCard
 from .base import Backend
 

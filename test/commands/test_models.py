@@ -8,6 +8,7 @@ from conftest import rail_seg
 from rail_seg_ros.cli import main
 
 
+@pytest.mark.needs_torch
 def test_models_table_matches_the_published_figures():
     result = rail_seg("models", "--input-size", "1024x2048", "--json")
     assert result.returncode == 0, result.stderr
@@ -19,6 +20,7 @@ def test_models_table_matches_the_published_figures():
     assert len(rows) == 7
 
 
+@pytest.mark.needs_torch
 def test_models_at_another_size_scales_the_macs(capsys):
     assert main(["models", "--input-size", "512x1024", "--json"]) == 0
     rows = {r["architecture"]: r for r in json.loads(capsys.readouterr().out)["architectures"]}

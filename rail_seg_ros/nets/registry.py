@@ -1,0 +1,70 @@
+"""Every architecture by name, with what its inputs must satisfy; no torch here.
+
+Model cards, the pipeline and the ONNX Runtime path read the registry on machines without torch (the
+Jetson's Python 3.8 image may only have ONNX Runtime or TensorRT); torch is imported only when a network
+is built.
+"""
+
+import importlib.util
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Dict
+
+from ..errors import RailSegError
+from .squeezenas_configs import SQUEEZENAS_CONFIGS
+
+if TYPE_CHECKING:  # for the annotations only
+    from torch import nn
+
+
+@dataclass(frozen=True)
+class Architecture:
+    name: str
+    build: Callable[..., "nn.Module"]  # build(num_classes, aux=False)
+    public_label_set: str  # the label set its public weights were trained on
+    input_multiple: int  # height and width must be multiples of this
+    min_size: int  # smallest height or width it accepts
+    note: str
+
+
+def _squeezenas(name: str) -> Callable[..., "nn.Module"]:
+    def build(num_classes: int = 19, aux: bool = False) -> "nn.Module":
+        from .squeezenas import SqueezeNAS
+
+        return SqueezeNAS(SQUEEZENAS_CONFIGS[name], num_classes)
+
+    return build
+
+
+def _fast_scnn(num_classes: int = 19, aux: bool = False) -> "nn.Module":
+    from .fast_scnn import FastSCNN
+
+    return FastSCNN(num_classes, aux=aux)
+
+
+ARCHITECTURES: Dict[str, Architecture] = {
+    name: Architecture(name, _squeezenas(name), "cityscapes", 16, 64,
+                       "multiples of 16 (the public code also needs >= 784 rows and columns; this one does not)")
+    for name in SQUEEZENAS_CONFIGS
+}
+ARCHITECTURES["fast_scnn"] = Architecture(
+    "fast_scnn", _fast_scnn, "cityscapes", 32, 64, "multiples of 32 (pyramid pooling exact at any such size)")
+
+
+def get_architecture(name: str) -> Architecture:
+    try:
+        return ARCHITECTURES[name]
+    except KeyError:
+        raise RailSegError(f"unknown architecture {name!r}; known: {', '.join(sorted(ARCHITECTURES))}") from None
+
+
+def torch_installed() -> bool:
+    return importlib.util.find_spec("torch") is not None
+
+
+def require_torch(purpose: str) -> None:
+    """One clear error, instead of an ImportError traceback, where torch is needed but not installed."""
+    if not torch_installed():
+        version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+        raise RailSegError(f"{purpose} needs torch, which is not installed in this Python ({version}); install "
+                           f"torch, or run a card with a shipped ONNX export (rail_default) on backend onnxruntime")
