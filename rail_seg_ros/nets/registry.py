@@ -51,6 +51,32 @@ ARCHITECTURES["fast_scnn"] = Architecture(
     "fast_scnn", _fast_scnn, "cityscapes", 32, 64, "multiples of 32 (pyramid pooling exact at any such size)")
 
 
+
+def _baseline(name: str, builder: str, needs_torchvision: bool) -> Callable[..., "nn.Module"]:
+    def build(num_classes: int = 19, aux: bool = False) -> "nn.Module":
+        if needs_torchvision:
+            require_torchvision(f"building the {name} network")
+        from . import baselines
+
+        return getattr(baselines, builder)(num_classes, aux=aux)
+
+    return build
+
+
+# The comparison baselines (nets/baselines.py, torchvision): no public weights for rail classes, so their
+# cards name the label set they were trained on here; multiples of 16 keep every resize exact.
+BASELINES = {
+    "lraspp_mobilenet_v3_large": ("build_lraspp", True, "LR-ASPP MobileNetV3-Large (torchvision)"),
+    "deeplabv3_mobilenet_v3_large": ("build_deeplabv3", True, "DeepLabV3 MobileNetV3-Large (torchvision)"),
+    "deeplabv3plus_mobilenet_v2": ("build_deeplabv3plus", True,
+                                   "DeepLabV3+, torchvision MobileNetV2 encoder, output stride 16"),
+    "unet": ("build_unet", False, "U-Net, the paper's widths 64..1024"),
+    "unet_small": ("build_unet_small", False, "U-Net layout at a quarter of the widths (16..256)"),
+}
+for _name, (_builder, _torchvision, _what) in BASELINES.items():
+    ARCHITECTURES[_name] = Architecture(_name, _baseline(_name, _builder, _torchvision), "railsem19", 16, 64,
+                                        f"multiples of 16; {_what}")
+
 def get_architecture(name: str) -> Architecture:
     try:
         return ARCHITECTURES[name]
@@ -60,6 +86,20 @@ def get_architecture(name: str) -> Architecture:
 
 def torch_installed() -> bool:
     return importlib.util.find_spec("torch") is not None
+
+
+def require_torchvision(purpose: str) -> None:
+    """The baselines need torchvision next to torch: one line saying so where it is missing."""
+    require_torch(purpose)
+    try:
+        import torchvision  # noqa: F401
+    except ImportError:
+        raise RailSegError(f"{purpose} needs torchvision, which is not installed; install torchvision 0.28.0 "
+                           f"(the release for torch 2.13) of the same build as torch (CPU or CUDA)") from None
+    except RuntimeError as exc:  # a CUDA torchvision next to a CPU torch: its operators fail to register
+        raise RailSegError(f"{purpose} needs torchvision, which does not load next to this torch "
+                           f"({str(exc).splitlines()[0]}); install the torchvision 0.28.0 of torch's build "
+                           f"(CPU: the wheel from download.pytorch.org/whl/cpu)") from None
 
 
 def require_torch(purpose: str) -> None:
