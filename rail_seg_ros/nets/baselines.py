@@ -10,9 +10,8 @@
   2x2 max pool), 2x2 up-convolutions, skip concatenation, 1x1 classifier; "same" padding and BatchNorm so
   the output has the input's size. ``base`` 64 is the paper's width; smaller widths keep the layout.
 segmentation-models-pytorch is not used: it pulls timm and huggingface_hub for what these few lines do.
-torchvision is imported only by the three networks that use it (U-Net needs nothing beyond torch): the
-torchvision 0.28.0 wheel on the package index is the CUDA build (it links libc10_cuda.so) and does not
-import next to a CPU-only torch; registry.require_torchvision says so in one line.
+torchvision is imported only by the three networks that use it (U-Net needs nothing beyond torch), after
+registry.require_torchvision (which lets the index's CUDA build of torchvision import next to a CPU torch).
 """
 
 from typing import Any, List

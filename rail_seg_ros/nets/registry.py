@@ -88,18 +88,34 @@ def torch_installed() -> bool:
     return importlib.util.find_spec("torch") is not None
 
 
+# The two operator schemas torchvision's Python registers fake kernels for without checking that its C++
+# extension loaded; with them declared, its pure-Python model zoo imports (the C++ ops stay unusable).
+_TORCHVISION_SCHEMAS = {"nms": "(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",
+                        "qnms": "(Tensor dets, Tensor scores, float iou_threshold) -> Tensor"}
+
+
 def require_torchvision(purpose: str) -> None:
-    """The baselines need torchvision next to torch: one line saying so where it is missing."""
+    """torchvision imported, or one line saying why not.
+
+    The torchvision 0.28.0 wheel on the package index is the CUDA build: next to a CPU-only torch its C++
+    extension (detection operators) does not load and its import stops at an undeclared operator. The
+    networks here use none of those operators, so the schemas are declared and the import retried.
+    """
     require_torch(purpose)
     try:
         import torchvision  # noqa: F401
+        return
     except ImportError:
         raise RailSegError(f"{purpose} needs torchvision, which is not installed; install torchvision 0.28.0 "
-                           f"(the release for torch 2.13) of the same build as torch (CPU or CUDA)") from None
-    except RuntimeError as exc:  # a CUDA torchvision next to a CPU torch: its operators fail to register
-        raise RailSegError(f"{purpose} needs torchvision, which does not load next to this torch "
-                           f"({str(exc).splitlines()[0]}); install the torchvision 0.28.0 of torch's build "
-                           f"(CPU: the wheel from download.pytorch.org/whl/cpu)") from None
+                           f"(the release for torch 2.13)") from None
+    except RuntimeError as exc:
+        if "torchvision::nms does not exist" not in str(exc):
+            raise RailSegError(f"{purpose}: torchvision does not load ({str(exc).splitlines()[0]})") from None
+    import torch
+
+    for name, schema in _TORCHVISION_SCHEMAS.items():
+        torch.library.define(f"torchvision::{name}", schema)
+    import torchvision  # noqa: F401, F811
 
 
 def require_torch(purpose: str) -> None:
