@@ -56,9 +56,10 @@ class _OfflineRun:
 
 def run_offline(bag_path: Any, segmenter: Any, image_topic: str = IMAGE_TOPIC, gt_topic: Optional[str] = GT_TOPIC,
                 samples: int = 4, progress: bool = True, typestore: Optional[str] = None,
-                warmup: int = 3) -> BenchResult:
+                warmup: int = 3, bar: Optional[Any] = None) -> BenchResult:
     """Run every frame of the bag through ``segmenter`` here; score against the ground truth.
 
+    ``bar``: a tqdm bar the frames are counted on (rail-seg compare: one across models), instead of one here.
     The first frame is first run ``warmup`` times untimed (lazy initialisation, caches, clocks).
     Ctrl-C (KeyboardInterrupt) ends the loop and returns what was measured, marked partial.
     """
@@ -67,7 +68,9 @@ def run_offline(bag_path: Any, segmenter: Any, image_topic: str = IMAGE_TOPIC, g
     result = run.result
     if not info.has_gt:
         result.notes.append(no_gt_note(info, gt_topic))
-    bar = tqdm(total=info.frames, unit="frame", desc=f"bench {info.path.name}", disable=not progress)
+    own_bar = bar is None
+    if own_bar:
+        bar = tqdm(total=info.frames, unit="frame", desc=f"bench {info.path.name}", disable=not progress)
     iterator = read_frames(info.path, image_topic, info.gt_topic, typestore=typestore)
     try:
         while True:
@@ -81,7 +84,8 @@ def run_offline(bag_path: Any, segmenter: Any, image_topic: str = IMAGE_TOPIC, g
         result.partial = True
         result.notes.append(f"interrupted after {run.frames} of {info.frames} frames")
     finally:
-        bar.close()
+        if own_bar:
+            bar.close()
         close = getattr(iterator, "close", None)
         if close is not None:
             close()
