@@ -31,6 +31,12 @@ def _tensor_output(model: nn.Module, num_classes: int) -> nn.Module:
 
     model.__class__ = type(f"{base.__name__}Scores", (base,), {"forward": forward})
     model.num_classes = num_classes
+    # torchvision's MobileNetV3 keeps BatchNorm statistics with momentum 0.01 (for long ImageNet runs): after
+    # a short training they are still the initial ones and eval-mode output is noise. torch's 0.1, as every
+    # other network here; inference and checkpoints are unchanged.
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.momentum = 0.1
     return model
 
 
