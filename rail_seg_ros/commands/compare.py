@@ -8,7 +8,8 @@ report.json, report.md, accuracy_vs_latency.png and samples/; it is written once
 only an earlier report (a folder holding anything else is refused before the run).
 
 Example:
-  rail-seg compare bags/sample --model rail_default --model models/unet_small_synth.yaml --out compare/"""
+  rail-seg compare bags/sample --model rail_default --model lraspp_mobilenet_v3_large_synth \
+      --model unet_small_synth --backend onnxruntime --out compare/"""
 
 import argparse
 from pathlib import Path
