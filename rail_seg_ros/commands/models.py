@@ -6,7 +6,7 @@ import json
 
 from ..errors import RailSegError
 from ..model_card import available_cards, read_card
-from ..nets import ARCHITECTURES, build_model, count_conv_macs, count_parameters
+from ..nets import ARCHITECTURES, build_model, count_conv_macs, count_parameters, require_torch
 from .model_args import add_input_size_argument, input_size_from_args
 
 
@@ -18,6 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     height, width = input_size_from_args(args)
+    require_torch("rail-seg models")  # without torch nothing can be counted: one error, not a table of n/a
     rows = []
     for name, arch in ARCHITECTURES.items():
         row = {"architecture": name, "params": None, "gmacs": None, "input": arch.note,
