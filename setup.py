@@ -30,7 +30,7 @@ setup(
                       "matplotlib"],
     extras_require={
         # torch is pinned: a bare requirement pulls a multi-GB CUDA build on x86.
-        "torch": ["torch==2.13.0"],
+        "torch": ["torch==2.13.0", "torchvision==0.28.0"],
         "onnx": ["onnxruntime", "onnx", "onnxscript"],
         "dev": ["pytest", "ruff", "vermin", "mcap", "mcap-ros2-support"],
     },

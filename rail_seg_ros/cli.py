@@ -21,6 +21,7 @@ COMMANDS = {
     "make-bag": ("make_bag", "turn a dataset folder into a rosbag2 with ground truth"),
     "train": ("train", "train or fine-tune a network"),
     "bench": ("bench", "replay a bag through the model or the node: mIoU and latency report"),
+    "compare": ("compare", "several models over the same bag: accuracy, latency, Pareto front, samples"),
     "record": ("record", "record a running node's outputs into a bag"),
     "demo": ("demo", "the whole product in one command: sample bag through the node, report"),
     "doctor": ("doctor", "check this host's DDS set-up for lost camera frames, with a live probe"),

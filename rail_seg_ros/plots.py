@@ -6,7 +6,7 @@ without matplotlib the report has no plots and says so.
 """
 
 from pathlib import Path
-from typing import Any, List, Mapping, Optional, Tuple
+from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -20,6 +20,7 @@ PLOT_TITLES = {
     "confusion_matrix.png": "Confusion matrix (row-normalised)",
     "track_ego_path_iou.png": "Track ahead: ego-path IoU per frame",
     "track_distances.png": "Track ahead: obstacle distance, estimated against true",
+    "accuracy_vs_latency.png": "Accuracy against latency, Pareto front marked (rail-seg compare)",
 }
 
 
@@ -228,3 +229,32 @@ def _track_distances(track: Mapping[str, Any]) -> Any:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def accuracy_latency_plot(path: Path, rows: Sequence[Mapping[str, Any]]) -> List[str]:
+    """rail-seg compare: mIoU against end-to-end ms per model, the Pareto front joined and marked.
+
+    Returns ``[file name]``, or ``[]`` when matplotlib is missing or no model has both figures.
+    """
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return []
+    points = [(r["end_to_end_ms"], 100.0 * r["miou"], r["model"], bool(r.get("pareto"))) for r in rows
+              if r.get("miou") is not None and r.get("end_to_end_ms") is not None]
+    if not points:
+        return []
+    fig = _new_figure(6.4, 4.4)
+    ax = fig.add_subplot(1, 1, 1)
+    front = sorted((p for p in points if p[3]), key=lambda p: p[0])
+    if len(front) > 1:
+        ax.plot([p[0] for p in front], [p[1] for p in front], "-", color="tab:red", lw=1.2, zorder=1)
+    for ms, miou, name, on_front in points:
+        ax.scatter([ms], [miou], s=46, zorder=2, color="tab:red" if on_front else "tab:blue",
+                   marker="*" if on_front else "o")
+        ax.annotate(name, (ms, miou), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    ax.set_xlabel("end-to-end ms per frame (this machine)")
+    ax.set_ylabel("mIoU (%)")
+    ax.set_title("Accuracy against latency (red stars: the Pareto front)")
+    ax.grid(True, alpha=0.3)
+    return [_save(fig, path)]

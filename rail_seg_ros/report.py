@@ -154,7 +154,7 @@ def write_report(
         plots, plot_note = write_plots(folder, confusion, label_set, latencies, receive_times,
                                        report.get("track_ahead"))
         report["plots"] = plots
-        report["samples"] = _write_samples(folder / "samples", samples)
+        report["samples"] = write_samples(folder / "samples", samples)
         data = to_jsonable(report)
         (folder / "report.json").write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
         (folder / "report.md").write_text(render_markdown(data, label_set, plot_note), encoding="utf-8")
@@ -211,6 +211,14 @@ def _remove_report_files(folder: Path) -> None:
     _rmdir_quietly(folder)
 
 
+def write_folder(final: Path, fill: Callable[[Path], None]) -> Path:
+    """A report-shaped folder (report.json, report.md, *.png, samples/) that ``fill`` writes, checked as
+    :func:`check_report_target` does, built under a temporary name and renamed into place once."""
+    check_report_target(final)
+    _build_in_place(final, fill)
+    return final
+
+
 def _build_in_place(final: Path, fill: Callable[[Path], None]) -> None:
     """Build the folder with ``fill`` under a temporary name, then rename it to ``final`` once.
 
@@ -253,7 +261,7 @@ def _safe_name(name: str, taken: Dict[str, int]) -> str:
     return f"{stem}.png" if count == 0 else f"{stem}_{count}.png"
 
 
-def _write_samples(folder: Path, samples: Sequence[Sample]) -> List[str]:
+def write_samples(folder: Path, samples: Sequence[Sample]) -> List[str]:
     names: List[str] = []
     taken: Dict[str, int] = {}
     for name, image in samples:

@@ -63,9 +63,11 @@ class _OfflineRun:
 
 def run_offline(bag_path: Any, segmenter: Any, image_topic: str = IMAGE_TOPIC, gt_topic: Optional[str] = GT_TOPIC,
                 samples: int = 4, progress: bool = True, typestore: Optional[str] = None,
-                warmup: int = 3, track_topic: Optional[str] = TRACK_TRUTH_TOPIC) -> BenchResult:
+                warmup: int = 3, track_topic: Optional[str] = TRACK_TRUTH_TOPIC,
+                bar: Optional[Any] = None) -> BenchResult:
     """Run every frame of the bag through ``segmenter`` here; score against the ground truth.
 
+    ``bar``: a tqdm bar the frames are counted on (rail-seg compare: one across models), instead of one here.
     The first frame is first run ``warmup`` times untimed (lazy initialisation, caches, clocks).
     Where the bag has track truth on ``track_topic``, the track-ahead stage is scored too (not timed
     with the frame: see :mod:`rail_seg_ros.bench.track`).
@@ -78,7 +80,9 @@ def run_offline(bag_path: Any, segmenter: Any, image_topic: str = IMAGE_TOPIC, g
         result.notes.append(no_gt_note(info, gt_topic))
     if run.track_note:
         result.notes.append(run.track_note)
-    bar = tqdm(total=info.frames, unit="frame", desc=f"bench {info.path.name}", disable=not progress)
+    own_bar = bar is None
+    if own_bar:
+        bar = tqdm(total=info.frames, unit="frame", desc=f"bench {info.path.name}", disable=not progress)
     iterator = read_frames(info.path, image_topic, info.gt_topic, typestore=typestore)
     try:
         while True:
@@ -92,7 +96,8 @@ def run_offline(bag_path: Any, segmenter: Any, image_topic: str = IMAGE_TOPIC, g
         result.partial = True
         result.notes.append(f"interrupted after {run.frames} of {info.frames} frames")
     finally:
-        bar.close()
+        if own_bar:
+            bar.close()
         close = getattr(iterator, "close", None)
         if close is not None:
             close()

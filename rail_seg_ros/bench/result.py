@@ -193,7 +193,7 @@ def _blend(rgb: np.ndarray, labels: np.ndarray, label_set: LabelSet, alpha: floa
     return cv2.addWeighted(rgb, 1.0 - alpha, color, alpha, 0.0)
 
 
-def _caption(image: np.ndarray, text: str) -> np.ndarray:
+def caption_image(image: np.ndarray, text: str) -> np.ndarray:
     image = np.ascontiguousarray(image)
     scale = max(0.4, image.shape[1] / 1400.0)
     (width, height), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
@@ -207,8 +207,8 @@ def make_sample(rgb: np.ndarray, labels: np.ndarray, gt: Optional[np.ndarray], l
     left = _fit_width(_blend(rgb, labels, label_set))
     if gt is None:
         return np.ascontiguousarray(left)
-    left = _caption(left, "prediction")
-    right = _caption(_fit_width(_blend(rgb, gt, label_set)), "ground truth")
+    left = caption_image(left, "prediction")
+    right = caption_image(_fit_width(_blend(rgb, gt, label_set)), "ground truth")
     if right.shape[0] != left.shape[0]:
         right = cv2.resize(right, (right.shape[1] * left.shape[0] // right.shape[0], left.shape[0]))
     gap = np.full((left.shape[0], 8, 3), 255, np.uint8)

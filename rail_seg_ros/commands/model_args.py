@@ -35,6 +35,10 @@ def add_precision_argument(parser: argparse.ArgumentParser, calib_help: str = CA
     parser.add_argument("--calib", metavar="BAG_OR_DIR", help=calib_help)
 
 
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="auto", help="cpu, cuda or cuda:N (default: a GPU when there is one)")
+
+
 def add_cache_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", metavar="DIR", help="where exported graphs and engines are kept "
                         "(default ~/.cache/rail_seg_ros or $RAIL_SEG_CACHE)")
@@ -46,7 +50,7 @@ def add_model_arguments(parser: argparse.ArgumentParser, required: bool = True,
     add_card_arguments(parser, required=required, model_help=model_help)
     add_backend_argument(parser)
     add_precision_argument(parser)
-    parser.add_argument("--device", default="auto", help="cpu, cuda or cuda:N (default: a GPU when there is one)")
+    add_device_argument(parser)
     add_cache_argument(parser)
 
 

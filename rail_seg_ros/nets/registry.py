@@ -51,6 +51,32 @@ ARCHITECTURES["fast_scnn"] = Architecture(
     "fast_scnn", _fast_scnn, "cityscapes", 32, 64, "multiples of 32 (pyramid pooling exact at any such size)")
 
 
+
+def _baseline(name: str, builder: str, needs_torchvision: bool) -> Callable[..., "nn.Module"]:
+    def build(num_classes: int = 19, aux: bool = False) -> "nn.Module":
+        if needs_torchvision:
+            require_torchvision(f"building the {name} network")
+        from . import baselines
+
+        return getattr(baselines, builder)(num_classes, aux=aux)
+
+    return build
+
+
+# The comparison baselines (nets/baselines.py, torchvision): no public weights for rail classes, so their
+# cards name the label set they were trained on here; multiples of 16 keep every resize exact.
+BASELINES = {
+    "lraspp_mobilenet_v3_large": ("build_lraspp", True, "LR-ASPP MobileNetV3-Large (torchvision)"),
+    "deeplabv3_mobilenet_v3_large": ("build_deeplabv3", True, "DeepLabV3 MobileNetV3-Large (torchvision)"),
+    "deeplabv3plus_mobilenet_v2": ("build_deeplabv3plus", True,
+                                   "DeepLabV3+, torchvision MobileNetV2 encoder, output stride 16"),
+    "unet": ("build_unet", False, "U-Net, the paper's widths 64..1024"),
+    "unet_small": ("build_unet_small", False, "U-Net layout at a quarter of the widths (16..256)"),
+}
+for _name, (_builder, _torchvision, _what) in BASELINES.items():
+    ARCHITECTURES[_name] = Architecture(_name, _baseline(_name, _builder, _torchvision), "railsem19", 16, 64,
+                                        f"multiples of 16; {_what}")
+
 def get_architecture(name: str) -> Architecture:
     try:
         return ARCHITECTURES[name]
@@ -60,6 +86,36 @@ def get_architecture(name: str) -> Architecture:
 
 def torch_installed() -> bool:
     return importlib.util.find_spec("torch") is not None
+
+
+# The two operator schemas torchvision's Python registers fake kernels for without checking that its C++
+# extension loaded; with them declared, its pure-Python model zoo imports (the C++ ops stay unusable).
+_TORCHVISION_SCHEMAS = {"nms": "(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",
+                        "qnms": "(Tensor dets, Tensor scores, float iou_threshold) -> Tensor"}
+
+
+def require_torchvision(purpose: str) -> None:
+    """torchvision imported, or one line saying why not.
+
+    The torchvision 0.28.0 wheel on the package index is the CUDA build: next to a CPU-only torch its C++
+    extension (detection operators) does not load and its import stops at an undeclared operator. The
+    networks here use none of those operators, so the schemas are declared and the import retried.
+    """
+    require_torch(purpose)
+    try:
+        import torchvision  # noqa: F401
+        return
+    except ImportError:
+        raise RailSegError(f"{purpose} needs torchvision, which is not installed; install torchvision 0.28.0 "
+                           f"(the release for torch 2.13)") from None
+    except RuntimeError as exc:
+        if "torchvision::nms does not exist" not in str(exc):
+            raise RailSegError(f"{purpose}: torchvision does not load ({str(exc).splitlines()[0]})") from None
+    import torch
+
+    for name, schema in _TORCHVISION_SCHEMAS.items():
+        torch.library.define(f"torchvision::{name}", schema)
+    import torchvision  # noqa: F401, F811
 
 
 def require_torch(purpose: str) -> None:

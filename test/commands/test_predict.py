@@ -5,6 +5,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 from conftest import rail_seg, shared_path
 
 from rail_seg_ros.cli import main
@@ -30,6 +31,7 @@ def test_predict_writes_three_pngs_at_the_input_resolution(tmp_path, small_card,
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
 
 
+@pytest.mark.needs_torch
 def test_predict_reproduces_the_public_reference_labels(tmp_path, cache_dir):
     weights = shared_path("squeezenas", "weights", "lat_small.pth")
     image = shared_path("squeezenas", "reference", "input_structured_1024x2048.png")
@@ -70,6 +72,7 @@ def test_predict_image_too_small(tmp_path, small_card):
                    "smaller than squeezenas_mac_small allows")
 
 
+@pytest.mark.needs_torch
 def test_predict_corrupt_checkpoint(tmp_path):
     ckpt = tmp_path / "corrupt.pth"
     ckpt.write_bytes(b"\x80\x02garbage")
