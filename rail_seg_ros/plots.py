@@ -198,12 +198,7 @@ def _track_iou(track: Mapping[str, Any]) -> Any:
                     label=f"{label} (mean {values.mean():.3f})")
     ax.axhline(0.975, color="#888888", linestyle=":", linewidth=1, label="TEP-Net 0.975")
     ax.set_ylim(0, 1.02)
-    ax.set_xlabel("frame")
-    ax.set_ylabel("ego-path IoU")
-    ax.legend(loc="lower right", fontsize=8, framealpha=0.9)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
+    return _finish_track_plot(fig, ax, "frame", "ego-path IoU", "lower right")
 
 
 def _track_distances(track: Mapping[str, Any]) -> Any:
@@ -223,9 +218,14 @@ def _track_distances(track: Mapping[str, Any]) -> Any:
                        label=f"{label}: {len(data)} obstacles")
     ax.set_xlim(0, top)
     ax.set_ylim(0, top)
-    ax.set_xlabel("true distance (m)")
-    ax.set_ylabel("estimated distance (m)")
-    ax.legend(loc="upper left", fontsize=8, framealpha=0.9)
+    return _finish_track_plot(fig, ax, "true distance (m)", "estimated distance (m)", "upper left")
+
+
+def _finish_track_plot(fig: Any, ax: Any, xlabel: str, ylabel: str, legend_at: str) -> Any:
+    """Axis labels, legend and grid of the track-ahead plots."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(loc=legend_at, fontsize=8, framealpha=0.9)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -26,6 +27,18 @@ from rail_seg_ros.dds import apply_profile  # noqa: E402
 apply_profile()
 # RAIL_SEG_TEST_DOMAIN_OFFSET shifts every test's domain, so two checkouts can run their suites at once.
 DOMAIN_OFFSET = int(os.environ.get("RAIL_SEG_TEST_DOMAIN_OFFSET", "0"))
+
+
+def spin_in_thread(context: Any, *nodes: Any) -> Tuple[Any, threading.Thread]:
+    """A two-thread rclpy executor spinning ``nodes`` in a daemon thread (the node tests' harnesses)."""
+    from rclpy.executors import MultiThreadedExecutor
+
+    executor = MultiThreadedExecutor(num_threads=2, context=context)
+    for node in nodes:
+        executor.add_node(node)
+    thread = threading.Thread(target=executor.spin, daemon=True)
+    thread.start()
+    return executor, thread
 
 
 def ros_domain(domain: int) -> int:

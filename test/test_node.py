@@ -24,12 +24,11 @@ import yaml
 
 rclpy = pytest.importorskip("rclpy")
 
-from conftest import ros_domain  # noqa: E402
+from conftest import ros_domain, spin_in_thread  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
 from lifecycle_msgs.msg import Transition  # noqa: E402
 from lifecycle_msgs.srv import ChangeState, GetState  # noqa: E402
 from rclpy.context import Context  # noqa: E402
-from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image  # noqa: E402
@@ -163,11 +162,7 @@ class Harness:
         self.peer.create_subscription(CameraInfo, node_topic(namespace, CAMERA_INFO_OUTPUT),
                                       self._keeper(CAMERA_INFO_OUTPUT), reliable)
         self.peer.create_subscription(DiagnosticArray, DIAGNOSTICS_TOPIC, self._on_diagnostics, 10)
-        self.executor = MultiThreadedExecutor(num_threads=2, context=context)
-        self.executor.add_node(self.node)
-        self.executor.add_node(self.peer)
-        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self.thread.start()
+        self.executor, self.thread = spin_in_thread(context, self.node, self.peer)
 
     def _keeper(self, name: str) -> Callable[[Any], None]:
         def keep(msg: Any) -> None:

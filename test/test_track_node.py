@@ -17,12 +17,11 @@ import yaml
 
 rclpy = pytest.importorskip("rclpy")
 
-from conftest import ros_domain, write_small_card  # noqa: E402
+from conftest import ros_domain, spin_in_thread, write_small_card  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
 from geometry_msgs.msg import PolygonStamped  # noqa: E402
 from nav_msgs.msg import Path as PathMsg  # noqa: E402
 from rclpy.context import Context  # noqa: E402
-from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
@@ -121,11 +120,7 @@ class TrackHarness:
                      for n, t in MSG_TYPES.items()]
         self.peer.create_subscription(Image, f"{base}/{OUTPUT_OVERLAY}", self._keep(OUTPUT_OVERLAY), reliable)
         self.peer.create_subscription(DiagnosticArray, DIAGNOSTICS_TOPIC, self._keep("diagnostics"), 10)
-        self.executor = MultiThreadedExecutor(num_threads=2, context=context)
-        self.executor.add_node(self.node)
-        self.executor.add_node(self.peer)
-        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self.thread.start()
+        self.executor, self.thread = spin_in_thread(context, self.node, self.peer)
 
     def _keep(self, name: str) -> Callable[[Any], None]:
         def keep(msg: Any) -> None:
