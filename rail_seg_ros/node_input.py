@@ -24,6 +24,14 @@ def message_info_supported() -> bool:
     return hasattr(Subscription, "CallbackType")
 
 
+def sequence_gaps_counted() -> bool:
+    """Whether rclpy's MessageInfo carries the publisher's gid besides its sequence number (Kilted; Jazzy's has the
+    sequence number only), so gaps can be counted per publisher."""
+    from rclpy import subscription
+
+    return "publisher_gid" in getattr(getattr(subscription, "MessageInfo", None), "__annotations__", {})
+
+
 def subscribe(node: Any, msg_type: Any, topic: str, callback: Callable[[Any, Optional[Mapping[str, Any]]], None],
               qos: Any, on_lost: Callable[[int], None]) -> Any:
     """``node.create_subscription`` calling ``callback(msg, message_info)`` (None where rclpy gives none), and
