@@ -78,13 +78,13 @@ rclpy.try_shutdown()
 """
 
 
-def wait_until(predicate, what: str, timeout: float = WAIT_S) -> None:
+def wait_until(predicate, what: str, timeout: float = WAIT_S, describe=lambda: "") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return
         time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    raise AssertionError(f"timed out after {timeout} s waiting for {what} {describe()}")
 
 
 @pytest.fixture(scope="module")
@@ -183,6 +183,24 @@ def test_sequence_gaps_count_the_frames_missing_per_publisher():
     assert gaps.gap(None) is None and gaps.gap({"publication_sequence_number": 4}) is None  # Humble, Jazzy
 
 
+@pytest.mark.parametrize("with_info", [True, False])  # Iron and later; Humble (no MessageInfo)
+def test_subscribe_hands_the_message_info_where_rclpy_passes_one(monkeypatch, with_info):
+    from rail_seg_ros import node_input
+
+    class FakeNode:
+        def create_subscription(self, msg_type, topic, callback, qos, event_callbacks=None):
+            self.callback = callback
+            return "subscription"
+
+    monkeypatch.setattr(node_input, "message_info_supported", lambda: with_info)
+    node, got = FakeNode(), []
+    assert node_input.subscribe(node, Image, "image", lambda m, i: got.append((m, i)), None, lambda c: None) == \
+        "subscription"
+    info = {"publication_sequence_number": 3}
+    node.callback(*(("msg", info) if with_info else ("msg",)))
+    assert got == [("msg", info if with_info else None)]
+
+
 def test_compressed_labels_decode_to_the_exact_labels_with_the_input_header(viewer):
     frames = []
     for index in range(3):  # smooth random frames: the model's labels vary over them
@@ -226,7 +244,8 @@ def test_a_burst_from_another_process_is_counted_in_full(viewer, env):
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert camera.stdout.readline().strip() == "ready", camera.stderr.read()
-        wait_until(lambda: settled(viewer, before + 1), "the camera's first frame")  # its sequence baseline
+        wait_until(lambda: settled(viewer, before + 1), "the camera's first frame",  # its sequence baseline
+                   describe=viewer.diagnostics)
         camera.stdin.write("go\n")
         camera.stdin.flush()
         assert camera.stdout.readline().strip() == "done", camera.stderr.read()
@@ -234,7 +253,8 @@ def test_a_burst_from_another_process_is_counted_in_full(viewer, env):
         camera.kill()
         camera.wait()
     total = before + 1 + BURST
-    wait_until(lambda: settled(viewer, total), f"diagnostics counting all {total} frames")
+    wait_until(lambda: settled(viewer, total), f"diagnostics counting all {total} frames",
+               describe=viewer.diagnostics)
     diag = viewer.diagnostics()
     print({key: diag[key] for key in (Diag.RECEIVED, Diag.PUBLISHED, Diag.DROPPED, Diag.REJECTED, Diag.LOST)})
     assert diag[Diag.REJECTED] == "0"
