@@ -308,12 +308,14 @@ def raw_phase(node: Any, rgb: np.ndarray) -> bool:
         got = sum(client.complete(stamp_key(m.header.stamp)) for m in burst)
         time.sleep(1.5)
         after = client.diagnostics()
-        received, published, dropped = (int(after[k]) - int(before[k]) for k in
-                                         (Diag.RECEIVED, Diag.PUBLISHED, Diag.DROPPED))
+        received, published, dropped, lost = (int(after[k]) - int(before[k]) for k in
+                                               (Diag.RECEIVED, Diag.PUBLISHED, Diag.DROPPED, Diag.LOST))
         print(f"  {got} of 30 burst frames came back (the newest one: {'yes' if client.complete(last) else 'no'})")
-        print(f"  the node received {received}, segmented {published} and skipped {dropped} while the model was busy"
-              + (f"; DDS replaced {30 - received} in a keep-last queue" if received < 30 else ""))
-        print_diagnostics(after, [Diag.RECEIVED, Diag.PUBLISHED, Diag.DROPPED, Diag.LATENCY_P50, Diag.LATENCY_P95])
+        print(f"  the node received {received}, segmented {published}, skipped {dropped} while the model was busy"
+              f" and counted {lost} lost before its callback (replaced in its reader history)"
+              + (f"; {30 - received} went uncounted (this rclpy gives no publisher gid)" if received < 30 else ""))
+        print_diagnostics(after, [Diag.RECEIVED, Diag.PUBLISHED, Diag.DROPPED, Diag.LOST, Diag.LATENCY_P50,
+                                  Diag.LATENCY_P95])
 
         print("\nmalformed stream: 40 broken messages, then a good frame")
         for _ in range(10):

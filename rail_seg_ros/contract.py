@@ -47,7 +47,13 @@ OUTPUTS: Tuple[Output, ...] = (
     Output(OUTPUT_CONFIDENCE, "mono8", "max class probability x 255"),
 )
 OUTPUT_NAMES: Tuple[str, ...] = tuple(o.name for o in OUTPUTS)
+OUTPUT_ENCODINGS: Dict[str, str] = {o.name: o.encoding for o in OUTPUTS}
 RECORDED_OUTPUTS: Tuple[str, ...] = (OUTPUT_LABELS, OUTPUT_COLOR, OUTPUT_OVERLAY)  # what record and bench keep
+# ~/labels/compressed: the class ids as a lossless PNG sensor_msgs/CompressedImage, for links between computers
+# (format "mono8; png compressed ", as image_transport's compressed plugin writes it, so its subscribers decode it)
+OUTPUT_LABELS_COMPRESSED = OUTPUT_LABELS + "/compressed"
+LABELS_COMPRESSED_PARAMETER = "publish_labels_compressed"
+LABELS_COMPRESSION = "png"
 
 
 class TrackOutput(NamedTuple):
@@ -227,10 +233,13 @@ DIAGNOSTICS: Tuple[Tuple[str, str], ...] = (
     (Diag.INPUT_TRANSPORT, "raw or compressed"),
     (Diag.INPUT_RATE, "input frames per second (last 2 s)"),
     (Diag.OUTPUT_RATE, "segmented frames per second (last 2 s)"),
-    (Diag.RECEIVED, "frames received since activation"),
+    (Diag.RECEIVED, "frames received since activation, with those missing between two frames of one publisher "
+                    "(where sequence numbers are counted, see frames_lost)"),
     (Diag.PUBLISHED, "frames segmented and published"),
     (Diag.DROPPED, "frames replaced by a newer one while the model was busy"),
-    (Diag.LOST, "frames the middleware reported lost before they reached the node (where the RMW reports it)"),
+    (Diag.LOST, "frames missing between two frames of one publisher (gaps in its publication sequence numbers: "
+                "replaced in the reader history or lost in transport) where rclpy gives the publisher's gid (Kilted); "
+                "elsewhere what the middleware reports lost (rmw_fastrtps's message-lost event)"),
     (Diag.REJECTED, "frames refused, all reasons"),
     (rejected_key("<reason>"), "frames refused for one reason (see the reasons)"),
     (Diag.LATENCY_P50, "median header stamp to publish time, ms (last 300 frames)"),
@@ -338,6 +347,9 @@ PARAMETERS: Tuple[Param, ...] = (
           "Frames with more pixels than this are rejected (too_large); compressed frames are checked from their "
           "PNG/JPEG/BMP header before they are decoded.", low=1, high=2_000_000_000, runtime=True),
     _publish(OUTPUT_LABELS, "mono8 class ids", True),
+    Param(LABELS_COMPRESSED_PARAMETER, False,
+          f"Publish {PRIVATE}{OUTPUT_LABELS_COMPRESSED} (sensor_msgs/CompressedImage: the class ids as lossless PNG, "
+          f"format 'mono8; png compressed ' as image_transport's compressed plugin writes it).", runtime=True),
     _publish(OUTPUT_COLOR, "rgb8 palette image", True),
     _publish(OUTPUT_OVERLAY, "rgb8, the input blended with the palette", True),
     Param("publish_" + OUTPUT_CONFIDENCE, False,

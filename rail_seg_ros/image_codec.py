@@ -448,6 +448,19 @@ def fill_image_msg(msg, array: np.ndarray, encoding: str):
     msg.encoding = encoding
     msg.is_bigendian = is_bigendian
     msg.step = step
+    _set_data(msg, flat)
+    return msg
+
+
+def fill_compressed_msg(msg, array: np.ndarray, encoding: str, fmt: str = "jpeg", quality: int = 90):
+    """Set ``format`` and ``data`` of a CompressedImage message from ``array`` (:func:`encode_compressed`); return it."""
+    msg.format, data = encode_compressed(array, encoding, fmt, quality)
+    _set_data(msg, np.frombuffer(data, np.uint8))
+    return msg
+
+
+def _set_data(msg, flat: np.ndarray) -> None:
+    """``msg.data = flat`` without per-element conversion (see :func:`fill_image_msg`)."""
     if hasattr(msg, "__msgtype__"):  # rosbags message dataclass
         msg.data = flat
     else:
@@ -457,4 +470,3 @@ def fill_image_msg(msg, array: np.ndarray, encoding: str):
             msg._data = data
         else:
             msg.data = data
-    return msg

@@ -9,13 +9,16 @@ Publishes, every image with the input's header
     ~/color            rgb8 palette image           (publish_color)
     ~/overlay          rgb8 input + palette         (publish_overlay, overlay_alpha)
     ~/confidence       mono8 max probability x 255  (publish_confidence)
+    ~/labels/compressed  CompressedImage, labels as lossless PNG (publish_labels_compressed, off by default)
     ~/camera_info      camera_info scaled to the outputs' size
     ~/track/...        track ahead (track.* parameters): ego path, markers, status; see track_outputs
     /diagnostics       diagnostic_msgs/DiagnosticArray, once a second (node_diagnostics.py)
 
 Threading: the image callback only puts the message into a keep-last-1 slot; one worker thread
 decodes, segments and publishes the newest frame. A frame replaced in the slot before the worker
-took it is counted as dropped, so the node never falls behind and the executor never waits.
+took it is counted as dropped, so the node never falls behind and the executor never waits. Where rclpy gives
+each frame its publisher's gid and sequence number (Kilted), frames replaced in the reader history before the
+callback are counted as lost (node_state.SequenceGaps).
 
 Lifecycle: the node is an rclpy lifecycle node. configure loads the model and builds (or loads)
 the engine, activate subscribes, deactivate unsubscribes, cleanup and shutdown release the engine.
@@ -46,10 +49,14 @@ from .contract import (
     INPUT_CAMERA_INFO,
     INPUT_COMPRESSED,
     INPUT_IMAGE,
+    LABELS_COMPRESSED_PARAMETER,
+    LABELS_COMPRESSION,
     NODE_NAME,
     OUTPUT_COLOR,
     OUTPUT_CONFIDENCE,
+    OUTPUT_ENCODINGS,
     OUTPUT_LABELS,
+    OUTPUT_LABELS_COMPRESSED,
     OUTPUT_OVERLAY,
     OUTPUTS,
     PARAMETERS_BY_NAME,
@@ -59,11 +66,17 @@ from .contract import (
     Stage,
 )
 from .errors import FrameError, RailSegError
-from .image_codec import compressed_msg_to_rgb8, fill_image_msg, image_msg_to_rgb8, quiet_opencv
+from .image_codec import (
+    compressed_msg_to_rgb8,
+    fill_compressed_msg,
+    fill_image_msg,
+    image_msg_to_rgb8,
+    quiet_opencv,
+)
 from .node_diagnostics import DiagnosticsMixin
 from .node_input import InputWatch, log_dds_profile, subscribe
 from .node_params import declare_parameters, unknown_overrides
-from .node_state import FrameSlot, ReceivedFrame, Stats
+from .node_state import FrameSlot, ReceivedFrame, SequenceGaps, Stats
 from .pipeline import Segmenter
 from .qos import qos_profile
 from .ros_names import remap_problems
@@ -97,6 +110,7 @@ class SegmentationNode(DiagnosticsMixin, LifecycleNode):
         self._dds_profile = dds.profile_in_effect()  # main() applied the package's profile unless the user set one
         self._hint = ""
         self._watch = InputWatch()
+        self._gaps = SequenceGaps()
         try:
             self._params = declare_parameters(self)
         except RailSegError:
@@ -134,7 +148,7 @@ class SegmentationNode(DiagnosticsMixin, LifecycleNode):
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         p = self._params
         qos = qos_profile(p["input_qos.reliability"], p["input_qos.depth"])
-        self._stats, self._watch = Stats(), InputWatch()
+        self._stats, self._watch, self._gaps = Stats(), InputWatch(), SequenceGaps()
         if p["input_transport"] == TRANSPORT_COMPRESSED:
             image_sub = subscribe(self, CompressedImage, INPUT_COMPRESSED, self._on_compressed, qos, self._on_lost)
         else:
@@ -202,6 +216,9 @@ class SegmentationNode(DiagnosticsMixin, LifecycleNode):
         for output in OUTPUTS:
             if p[output.parameter] and output.name not in self._outputs:
                 self._outputs[output.name] = self.create_publisher(Image, PRIVATE + output.name, out_qos)
+        if p[LABELS_COMPRESSED_PARAMETER] and OUTPUT_LABELS_COMPRESSED not in self._outputs:
+            self._outputs[OUTPUT_LABELS_COMPRESSED] = self.create_publisher(
+                CompressedImage, PRIVATE + OUTPUT_LABELS_COMPRESSED, out_qos)
 
     def _stop_input(self) -> None:
         self._active = False
@@ -260,26 +277,31 @@ class SegmentationNode(DiagnosticsMixin, LifecycleNode):
         return SetParametersResult(successful=True)
 
     # -- callbacks (executor threads: no heavy work here) -----------------------------------------------
-    def _on_image(self, msg: Image) -> None:
-        self._enqueue(ReceivedFrame(msg, False, time.monotonic()))
+    def _on_image(self, msg: Image, info: Optional[Dict[str, Any]]) -> None:
+        self._enqueue(ReceivedFrame(msg, False, time.monotonic()), info)
 
-    def _on_compressed(self, msg: CompressedImage) -> None:
-        self._enqueue(ReceivedFrame(msg, True, time.monotonic()))
+    def _on_compressed(self, msg: CompressedImage, info: Optional[Dict[str, Any]]) -> None:
+        self._enqueue(ReceivedFrame(msg, True, time.monotonic()), info)
 
-    def _enqueue(self, frame: ReceivedFrame) -> None:
+    def _enqueue(self, frame: ReceivedFrame, info: Optional[Dict[str, Any]]) -> None:
         stats, slot = self._stats, self._slot
         if slot is None:
             return
         stats.input_rate.tick(frame.received)
         replaced = slot.put(frame)
+        gap = self._gaps.gap(info)  # frames of this publisher that never reached the callback
         with stats.lock:
+            if gap is not None:
+                stats.sequence_counted = True
+                stats.lost_in_sequence += gap
+                stats.received += gap
             stats.received += 1
             stats.last_input = frame.received
             stats.dropped += int(replaced)
 
     def _on_lost(self, count: int) -> None:
         with self._stats.lock:
-            self._stats.lost += max(0, count)
+            self._stats.lost_reported += max(0, count)
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         segmenter, publisher = self._segmenter, self._camera_info_pub
@@ -370,6 +392,12 @@ class SegmentationNode(DiagnosticsMixin, LifecycleNode):
             msg = Image()
             msg.header = header
             publisher.publish(fill_image_msg(msg, arrays[output.name], output.encoding))
+        publisher = self._outputs.get(OUTPUT_LABELS_COMPRESSED)
+        if publisher is not None and self._params[LABELS_COMPRESSED_PARAMETER]:
+            msg = CompressedImage()
+            msg.header = header
+            publisher.publish(fill_compressed_msg(msg, result.labels, OUTPUT_ENCODINGS[OUTPUT_LABELS],
+                                                  LABELS_COMPRESSION))
 
     def _latency_ms(self, stamp: Any) -> Optional[float]:
         """Header stamp to now on the node's clock; None for an unstamped frame."""

@@ -3,31 +3,55 @@
 Frames can vanish before the node's callback in two ways: replaced in a too-shallow reader history
 (``input_qos.depth`` deeper than 1 lets every arriving frame reach the callback, which still only
 replaces the newest-frame slot), or lost in transport, which the RMW reports through the message-lost
-event where it offers one (rmw_fastrtps does; the count is then in /diagnostics as ``frames_lost``).
+event where it offers one (rmw_fastrtps does; the count is then in /diagnostics as ``frames_lost``). Where rclpy
+passes a MessageInfo with the publisher's gid (Kilted), the gaps in each publisher's sequence numbers count
+both (node_state.SequenceGaps), so frames replaced in the history under a burst are counted too.
 When the input topic has publishers but nothing arrives, :func:`no_input_hint` names the likely cause.
 """
 # The Jetson target runs Python 3.8: typing.Callable/List/Optional on purpose.
 
 import os
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Mapping, Optional
 
 from .contract import BEST_EFFORT, RELIABLE
 from .dds import Profile, package_profile, without_profiles
 
 
-def subscribe(node: Any, msg_type: Any, topic: str, callback: Callable[[Any], None], qos: Any,
-              on_lost: Callable[[int], None]) -> Any:
-    """``node.create_subscription`` that also reports lost messages to ``on_lost(count)`` where the RMW can."""
+def message_info_supported() -> bool:
+    """Whether rclpy passes a MessageInfo to a subscription callback of two parameters (Iron and later; not Humble)."""
+    from rclpy.subscription import Subscription
+
+    return hasattr(Subscription, "CallbackType")
+
+
+def sequence_gaps_counted() -> bool:
+    """Whether rclpy's MessageInfo carries the publisher's gid besides its sequence number (Kilted; Jazzy's has the
+    sequence number only), so gaps can be counted per publisher."""
+    from rclpy import subscription
+
+    return "publisher_gid" in getattr(getattr(subscription, "MessageInfo", None), "__annotations__", {})
+
+
+def subscribe(node: Any, msg_type: Any, topic: str, callback: Callable[[Any, Optional[Mapping[str, Any]]], None],
+              qos: Any, on_lost: Callable[[int], None]) -> Any:
+    """``node.create_subscription`` calling ``callback(msg, message_info)`` (None where rclpy gives none), and
+    reporting lost messages to ``on_lost(count)`` where the RMW can."""
     try:
         from rclpy.event_handler import SubscriptionEventCallbacks, UnsupportedEventTypeError
     except ImportError:  # Humble
         from rclpy.qos_event import SubscriptionEventCallbacks, UnsupportedEventTypeError
 
+    if message_info_supported():
+        def receive(msg: Any, info: Mapping[str, Any]) -> None:  # two parameters: rclpy adds the MessageInfo
+            callback(msg, info)
+    else:
+        def receive(msg: Any) -> None:  # type: ignore[misc]
+            callback(msg, None)
     events = SubscriptionEventCallbacks(message_lost=lambda info: on_lost(int(info.total_count_change)))
     try:
-        return node.create_subscription(msg_type, topic, callback, qos, event_callbacks=events)
+        return node.create_subscription(msg_type, topic, receive, qos, event_callbacks=events)
     except UnsupportedEventTypeError:  # this RMW does not report lost messages
-        return node.create_subscription(msg_type, topic, callback, qos)
+        return node.create_subscription(msg_type, topic, receive, qos)
 
 
 def no_input_hint(topic: str, silent_s: float, publishers: int, offered: str, requested: str,

@@ -5,7 +5,7 @@ one, segments it and counts what it published, dropped or rejected.
 """
 
 import threading
-from typing import Any, Dict, NamedTuple, Optional, Tuple
+from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple
 
 from .metrics import RateMeter, RollingStats, StageTimer
 
@@ -62,7 +62,9 @@ class Stats:
         self.received = 0
         self.published = 0
         self.dropped = 0
-        self.lost = 0  # reported by the RMW's message-lost event
+        self.lost_reported = 0  # by the RMW's message-lost event
+        self.lost_in_sequence = 0  # gaps in the publishers' sequence numbers (SequenceGaps)
+        self.sequence_counted = False  # a frame came with its publisher's gid and sequence number
         self.rejected: Dict[str, int] = {}
         self.input_rate = RateMeter(RATE_WINDOW_S)
         self.output_rate = RateMeter(RATE_WINDOW_S)
@@ -73,3 +75,31 @@ class Stats:
         self.input_size: Optional[Tuple[int, int]] = None  # height, width of the last frame
         self.output_size: Optional[Tuple[int, int]] = None
         self.backend_error: Optional[str] = None
+
+    @property
+    def lost(self) -> int:
+        """Frames lost before the callback: the sequence gaps where counted (they include what the RMW reports
+        lost in transport), else the RMW's message-lost count."""
+        return self.lost_in_sequence if self.sequence_counted else self.lost_reported
+
+
+class SequenceGaps:
+    """Frames missing between two frames of one publisher, from rclpy's MessageInfo (Kilted: publisher_gid and
+    publication_sequence_number). Used by one executor callback at a time."""
+
+    def __init__(self) -> None:
+        self._last: Dict[bytes, int] = {}  # publisher gid -> its last sequence number seen
+
+    def gap(self, info: Optional[Mapping[str, Any]]) -> Optional[int]:
+        """Frames of this frame's publisher skipped since its previous frame; None where ``info`` lacks them.
+
+        A publisher's first frame counts no gap (frames before it may predate the subscription), nor does a
+        sequence number that went back (a restarted writer reusing its gid)."""
+        gid = info.get("publisher_gid") if info else None
+        sequence = info.get("publication_sequence_number") if info else None
+        if not gid or sequence is None:
+            return None
+        key = bytes(gid.get("data", b"")) if isinstance(gid, Mapping) else bytes(gid)
+        last = self._last.get(key)
+        self._last[key] = sequence
+        return 0 if last is None or sequence <= last else sequence - last - 1

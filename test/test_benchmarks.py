@@ -45,3 +45,14 @@ def test_speed_script_reports_the_node_stage_times(tmp_path):
     # every stage but track ahead, which is off without a camera height (track.mode auto)
     assert set(node) == set(NODE_STAGES) - {Stage.TRACK} and all(ms >= 0 for ms in node.values())
     assert "node stage times" in done.stdout
+
+
+def test_label_sizes_script_measures_png_against_raw_mono8(tmp_path):
+    out = tmp_path / "sizes.json"
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "label_sizes.py"), "--scenes", "1",
+                           "--repeats", "1", "--json", str(out)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = list(json.loads(out.read_text()).values())
+    assert [r["size"] for r in rows] == ["512x288", "1920x1080", "1920x1080"]
+    assert rows[0]["frames"] == 30 and rows[2]["frames"] == 1
+    assert all(0 < r["png_bytes_mean"] < r["raw_bytes"] and r["encode_ms_mean"] > 0 for r in rows)
