@@ -27,12 +27,10 @@ def probe_image(width: int, height: int, encoding: str = "rgb8") -> Any:
     import numpy as np
     from sensor_msgs.msg import Image
 
-    from .image_codec import fill_image_msg
+    from .image_codec import fill_image_msg, rgb8_to
 
-    channels = 1 if encoding == "mono8" else 3
-    shape = (height, width) if channels == 1 else (height, width, channels)
-    rng = np.random.default_rng(0)
-    return fill_image_msg(Image(), rng.integers(0, 256, shape, dtype=np.uint8), encoding)
+    rgb = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    return fill_image_msg(Image(), rgb8_to(rgb, encoding), encoding)
 
 
 def frame_number(frame_id: str) -> Optional[int]:
@@ -44,8 +42,10 @@ def frame_number(frame_id: str) -> Optional[int]:
 
 
 def publish(topic: str, reliability: str, frames: int, rate: float, width: int, height: int,
-            gated: bool = False) -> int:
-    """Publish the frames once a subscriber matched (and, ``gated``, ``go`` came on stdin); 3: no match."""
+            gated: bool = False, encoding: str = "rgb8", malformed: int = 0) -> int:
+    """Publish the frames once a subscriber matched (and, ``gated``, ``go`` came on stdin); 3: no match.
+
+    ``malformed``: that many frames first whose step does not fit their width (a broken driver's)."""
     import rclpy
 
     from .qos import qos_profile
@@ -54,7 +54,7 @@ def publish(topic: str, reliability: str, frames: int, rate: float, width: int, 
     node = rclpy.create_node(f"rail_seg_probe_{reliability}")
     try:
         publisher = node.create_publisher(type(probe_image(2, 2)), topic, qos_profile(reliability, max(frames, 1)))
-        msg = probe_image(width, height)
+        msg = probe_image(width, height, encoding)
         deadline = time.monotonic() + MATCH_TIMEOUT_S
         while publisher.get_subscription_count() == 0:
             if time.monotonic() > deadline:
@@ -66,7 +66,9 @@ def publish(topic: str, reliability: str, frames: int, rate: float, width: int, 
             print(READY, flush=True)
             if sys.stdin.readline().strip() != GO:
                 return 0
-        for number in range(frames):
+        good_step = msg.step
+        for number in range(malformed + frames):
+            msg.step = good_step - 1 if number < malformed else good_step
             msg.header.frame_id = f"{FRAME_ID_PREFIX}{number}"
             msg.header.stamp = node.get_clock().now().to_msg()
             publisher.publish(msg)
@@ -88,10 +90,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--width", type=int, default=1920)
     parser.add_argument("--height", type=int, default=1080)
+    parser.add_argument("--encoding", choices=("rgb8", "bgr8", "mono8", "yuv422"), default="rgb8")
+    parser.add_argument("--malformed", type=int, default=0, help="frames with a wrong step, sent first")
     parser.add_argument("--gated", action="store_true",
                         help=f"print {READY!r} once matched, publish after {GO!r} on stdin, then print {DONE!r}")
     args = parser.parse_args(argv)
-    return publish(args.topic, args.reliability, args.frames, args.rate, args.width, args.height, args.gated)
+    return publish(args.topic, args.reliability, args.frames, args.rate, args.width, args.height, args.gated,
+                   args.encoding, args.malformed)
 
 
 if __name__ == "__main__":

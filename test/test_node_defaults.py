@@ -1,6 +1,6 @@
 """segmentation_node as a user gets it: its own process, its DEFAULT parameters (the shipped rail_default card
-on ONNX Runtime), a camera in another process publishing 1920x1080 rgb8 with the sensor-data QoS (with the
-package's DDS profile, as a camera started by the launch file gets it), and this process as a viewer
+on ONNX Runtime), cameras in other processes publishing 1920x1080 rgb8, bgr8, mono8 and yuv422 frames (and
+malformed ones) with the sensor-data QoS (with the package's DDS profile, as a camera started by the launch file gets it), and this process as a viewer
 subscribed best effort to labels, colour and overlay. Also the no-input hint when the input topic has a
 publisher that delivers nothing. Every participant stays on loopback, in a domain of its own.
 """
@@ -34,8 +34,10 @@ from rail_seg_ros.contract import (  # noqa: E402
     OUTPUT_LABELS,
     OUTPUT_OVERLAY,
     Diag,
+    Reject,
     join_name,
     output_topics,
+    rejected_key,
     status_name,
 )
 from rail_seg_ros.dds_probe import frame_number  # noqa: E402
@@ -43,7 +45,9 @@ from rail_seg_ros.qos import qos_profile  # noqa: E402
 
 DOMAIN_ID = ros_domain(75)
 NAMESPACE = "/field"
-FRAMES = 12
+FRAMES = 4  # per camera
+CAMERA_ENCODINGS = ("rgb8", "bgr8", "mono8", "yuv422")
+MALFORMED = 2  # frames with a wrong step, before the rgb8 camera's frames
 WAIT_S = 120.0  # a bound for a loaded machine, never a speed claim
 VIEWED = (OUTPUT_LABELS, OUTPUT_COLOR, OUTPUT_OVERLAY)
 
@@ -162,14 +166,21 @@ def test_1_no_input_hint_when_a_publisher_delivers_nothing(node_process, viewer)
     viewer.node.destroy_publisher(viewer.input_pub)
 
 
-def test_2_a_camera_process_1080p_best_effort_reaches_the_default_node_and_best_effort_viewers(
+def test_2_camera_processes_1080p_best_effort_reach_the_default_node_and_best_effort_viewers(
         node_process, viewer, env):
+    """rgb8 (after two malformed frames), bgr8, mono8 and yuv422 cameras, one process each, one after another."""
     process, log = node_process
     camera_env = dds.with_package_profile(env)  # what the launch file gives a camera driver
-    camera = subprocess.run([sys.executable, "-m", "rail_seg_ros.dds_probe", "--topic", join_name(NAMESPACE, INPUT_IMAGE),
-                             "--reliability", BEST_EFFORT, "--frames", str(FRAMES), "--rate", "4"],
-                            env=camera_env, capture_output=True, text=True, timeout=WAIT_S)
-    assert camera.returncode == 0, camera.stdout + camera.stderr
+    for encoding in CAMERA_ENCODINGS:
+        with viewer.lock:
+            before = len(viewer.outputs[OUTPUT_LABELS])
+        malformed = MALFORMED if encoding == CAMERA_ENCODINGS[0] else 0
+        camera = subprocess.run([sys.executable, "-m", "rail_seg_ros.dds_probe", "--topic",
+                                 join_name(NAMESPACE, INPUT_IMAGE), "--reliability", BEST_EFFORT, "--frames",
+                                 str(FRAMES), "--rate", "4", "--encoding", encoding, "--malformed", str(malformed)],
+                                env=camera_env, capture_output=True, text=True, timeout=WAIT_S)
+        assert camera.returncode == 0, camera.stdout + camera.stderr
+        wait_until(lambda seen=before: len(viewer.outputs[OUTPUT_LABELS]) > seen, f"labels of the {encoding} camera")
     wait_until(lambda: all(viewer.outputs[name] for name in VIEWED), "best-effort labels, colour and overlay")
     with viewer.lock:
         got = {name: list(msgs) for name, msgs in viewer.outputs.items()}
@@ -181,14 +192,17 @@ def test_2_a_camera_process_1080p_best_effort_reaches_the_default_node_and_best_
     stamps = {name: {(m.header.stamp.sec, m.header.stamp.nanosec) for m in got[name]} for name in VIEWED}
     assert stamps[OUTPUT_LABELS] & stamps[OUTPUT_COLOR] & stamps[OUTPUT_OVERLAY]  # one frame's outputs share its stamp
 
+    sent = len(CAMERA_ENCODINGS) * FRAMES + MALFORMED
+
     def settled() -> bool:
         d = viewer.diagnostics()
-        return bool(d) and d[Diag.RECEIVED] == str(FRAMES) and \
-            int(d[Diag.PUBLISHED]) + int(d[Diag.DROPPED]) + int(d[Diag.REJECTED]) == FRAMES
+        return bool(d) and d[Diag.RECEIVED] == str(sent) and int(d[Diag.PUBLISHED]) + int(d[Diag.DROPPED]) + \
+            int(d[Diag.REJECTED]) + int(d[Diag.LOST]) == sent
 
-    wait_until(settled, f"/diagnostics counting all {FRAMES} frames as published, dropped or rejected")
+    wait_until(settled, f"/diagnostics counting all {sent} frames as published, dropped, rejected or lost")
     diag = viewer.diagnostics()
-    assert diag[Diag.REJECTED] == "0" and int(diag[Diag.PUBLISHED]) >= 1
+    assert diag[Diag.REJECTED] == str(MALFORMED) and diag[rejected_key(Reject.BAD_STEP)] == str(MALFORMED)
+    assert int(diag[Diag.PUBLISHED]) >= len(CAMERA_ENCODINGS)
     assert diag[Diag.MODEL] == "rail_default" and diag[Diag.BACKEND] == "onnxruntime"
     assert diag[Diag.INPUT_SIZE] == diag[Diag.OUTPUT_SIZE] == "1920x1080"
     assert process.poll() is None, log_text(log)
