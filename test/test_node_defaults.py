@@ -2,7 +2,8 @@
 on ONNX Runtime), cameras in other processes publishing 1920x1080 rgb8, bgr8, mono8 and yuv422 frames (and
 malformed ones) with the sensor-data QoS (with the package's DDS profile, as a camera started by the launch
 file gets it), and this process as a viewer subscribed best effort to labels, colour and overlay. Also the
-no-input hint when the input topic has a publisher that delivers nothing. Every participant stays on loopback, in a domain of its own.
+no-input hint when the input topic has a publisher that delivers nothing. Every participant stays on
+loopback, in a domain of its own.
 """
 
 import os
