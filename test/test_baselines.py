@@ -29,7 +29,7 @@ def _lively(model, frame):
     return model.eval()
 
 
-@pytest.mark.parametrize("name", sorted(set(BASELINES) - {"unet"}))  # unet: the same code as unet_small, 16x wider
+@pytest.mark.parametrize("name", sorted(BASELINES))
 def test_baseline_exports_and_onnxruntime_agrees_with_torch(tmp_path, frame, name):
     import onnxruntime as ort
 
