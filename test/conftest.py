@@ -8,8 +8,9 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -39,6 +40,58 @@ def spin_in_thread(context: Any, *nodes: Any) -> Tuple[Any, threading.Thread]:
     thread = threading.Thread(target=executor.spin, daemon=True)
     thread.start()
     return executor, thread
+
+
+class KeepsMessages:
+    """Mixin of the node tests' harnesses: subscription callbacks that keep messages in ``self.kept`` (name ->
+    list, under ``self.lock``), and the node's own DiagnosticStatus (the node in ``self.namespace``) under
+    ``STATUS_KEY``."""
+
+    STATUS_KEY = "statuses"
+
+    def _keeper(self, name: str) -> Callable[[Any], None]:
+        def keep(msg: Any) -> None:
+            with self.lock:
+                self.kept[name].append(msg)
+        return keep
+
+    def close(self) -> None:
+        """Stop spinning (``self.executor``, ``self.thread``) and destroy ``self.node`` (and ``self.peer``)."""
+        self.executor.shutdown()
+        self.thread.join(timeout=10)
+        for node in (self.node, getattr(self, "peer", None)):
+            if node is not None:
+                node.destroy_node()
+
+    def _on_diagnostics(self, msg: Any) -> None:
+        from rail_seg_ros.contract import NODE_NAME, join_name, status_name
+
+        for status in msg.status:
+            if status.name == status_name(join_name(self.namespace, NODE_NAME)):
+                with self.lock:
+                    self.kept[self.STATUS_KEY].append(status)
+
+
+def wait_for(predicate: Callable[[], bool], what: str, timeout: float,
+             describe: Callable[[], str] = lambda: "") -> None:
+    """Poll ``predicate`` until it holds; an AssertionError naming ``what`` after ``timeout`` s (a bound for a
+    loaded machine, never a speed claim)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what} {describe()}".rstrip())
+
+
+def stop_process(process: Any, timeout: float = 20.0) -> None:
+    """Ctrl-C (SIGINT) for a node process, as a user stops it; killed if it has not exited by ``timeout``."""
+    process.send_signal(2)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def ros_domain(domain: int) -> int:

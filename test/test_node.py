@@ -24,7 +24,7 @@ import yaml
 
 rclpy = pytest.importorskip("rclpy")
 
-from conftest import ros_domain, spin_in_thread  # noqa: E402
+from conftest import KeepsMessages, ros_domain, spin_in_thread, wait_for  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
 from lifecycle_msgs.msg import Transition  # noqa: E402
 from lifecycle_msgs.srv import ChangeState, GetState  # noqa: E402
@@ -72,6 +72,11 @@ LOOPBACK_ENV = {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "ROS_LOCALHOST_ONL
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "fixtures" / "squeezenas"
 WAIT_S = 30.0  # generous bound for anything to arrive; never a speed claim
+
+
+def wait_until(predicate: Callable[[], bool], what: str, timeout: float = WAIT_S, describe=lambda: "") -> None:
+    wait_for(predicate, what, timeout, describe)
+
 DIAGNOSTICS = "diagnostics"  # the harness's own name for the statuses it keeps
 TORCH = importlib.util.find_spec("torch") is not None
 BACKEND = "torch" if TORCH else "onnxruntime"  # the nodes' backend, and the reference's
@@ -140,7 +145,9 @@ def scene(height: int, width: int, seed: int = 0) -> np.ndarray:
     return cv2.add(image, noise)
 
 
-class Harness:
+class Harness(KeepsMessages):
+    STATUS_KEY = DIAGNOSTICS
+
     """One SegmentationNode plus a peer node that feeds it and collects what it publishes."""
 
     def __init__(self, context: Context, namespace: str, params: Dict[str, Any]) -> None:
@@ -152,6 +159,7 @@ class Harness:
         topics = output_topics(namespace)
         self.lock = threading.Lock()
         self.received: Dict[str, List[Any]] = {name: [] for name in OUTPUT_NAMES + (CAMERA_INFO_OUTPUT, DIAGNOSTICS)}
+        self.kept = self.received
         reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
         self.image_pub = self.peer.create_publisher(Image, INPUT_IMAGE, reliable)
         self.compressed_pub = self.peer.create_publisher(CompressedImage, INPUT_COMPRESSED, reliable)
@@ -163,24 +171,6 @@ class Harness:
                                       self._keeper(CAMERA_INFO_OUTPUT), reliable)
         self.peer.create_subscription(DiagnosticArray, DIAGNOSTICS_TOPIC, self._on_diagnostics, 10)
         self.executor, self.thread = spin_in_thread(context, self.node, self.peer)
-
-    def _keeper(self, name: str) -> Callable[[Any], None]:
-        def keep(msg: Any) -> None:
-            with self.lock:
-                self.received[name].append(msg)
-        return keep
-
-    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
-        for status in msg.status:
-            if status.name == status_name(join_name(self.namespace, NODE_NAME)):
-                with self.lock:
-                    self.received[DIAGNOSTICS].append(status)
-
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.thread.join(timeout=10)
-        self.node.destroy_node()
-        self.peer.destroy_node()
 
     # -- helpers ---------------------------------------------------------------------------
     def messages(self, name: str) -> List[Any]:
@@ -223,15 +213,6 @@ class Harness:
     def wait_diagnostics(self, predicate: Callable[[Dict[str, Any]], bool], what: str) -> Dict[str, Any]:
         wait_until(lambda: bool(self.messages(DIAGNOSTICS)) and predicate(self.diagnostics()), what)
         return self.diagnostics()
-
-
-def wait_until(predicate: Callable[[], bool], what: str, timeout: float = WAIT_S) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def same_header(a: Any, b: Any) -> bool:

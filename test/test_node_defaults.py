@@ -12,17 +12,16 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List
 
 import pytest
 
 rclpy = pytest.importorskip("rclpy")
 pytest.importorskip("onnxruntime")
 
-from conftest import ros_domain  # noqa: E402
+from conftest import KeepsMessages, ros_domain, spin_in_thread, stop_process, wait_for  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
 from rclpy.context import Context  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
 from rail_seg_ros import dds  # noqa: E402
@@ -30,7 +29,6 @@ from rail_seg_ros.contract import (  # noqa: E402
     BEST_EFFORT,
     DIAGNOSTICS_TOPIC,
     INPUT_IMAGE,
-    NODE_NAME,
     OUTPUT_COLOR,
     OUTPUT_LABELS,
     OUTPUT_OVERLAY,
@@ -39,7 +37,6 @@ from rail_seg_ros.contract import (  # noqa: E402
     join_name,
     output_topics,
     rejected_key,
-    status_name,
 )
 from rail_seg_ros.dds_probe import frame_number  # noqa: E402
 from rail_seg_ros.qos import qos_profile  # noqa: E402
@@ -50,16 +47,12 @@ FRAMES = 4  # per camera
 CAMERA_ENCODINGS = ("rgb8", "bgr8", "mono8", "yuv422")
 MALFORMED = 2  # frames with a wrong step, before the rgb8 camera's frames
 WAIT_S = 120.0  # a bound for a loaded machine, never a speed claim
+
+
+def wait_until(predicate: Callable[[], bool], what: str, timeout: float = WAIT_S, describe=lambda: "") -> None:
+    wait_for(predicate, what, timeout, describe)
+
 VIEWED = (OUTPUT_LABELS, OUTPUT_COLOR, OUTPUT_OVERLAY)
-
-
-def wait_until(predicate, what: str, timeout: float = WAIT_S) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +62,7 @@ def env() -> Dict[str, str]:
                                      ROS_DOMAIN_ID=str(DOMAIN_ID)))
 
 
-class Viewer:
+class Viewer(KeepsMessages):
     """This process: best-effort subscriptions to the node's outputs and /diagnostics."""
 
     def __init__(self, context: Context) -> None:
@@ -77,27 +70,14 @@ class Viewer:
         self.lock = threading.Lock()
         self.outputs: Dict[str, List[Any]] = {name: [] for name in VIEWED}
         self.statuses: List[Any] = []
+        self.kept = {**self.outputs, self.STATUS_KEY: self.statuses}  # the same lists
+        self.namespace = NAMESPACE
         topics = output_topics(NAMESPACE)
         self.subs = [self.node.create_subscription(Image, topics[name], self._keeper(name),
                                                    qos_profile(BEST_EFFORT, 5)) for name in VIEWED]
         self.node.create_subscription(DiagnosticArray, DIAGNOSTICS_TOPIC, self._on_diagnostics, 10)
         self.input_pub = None
-        self.executor = SingleThreadedExecutor(context=context)
-        self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self.thread.start()
-
-    def _keeper(self, name: str):
-        def keep(msg: Any) -> None:
-            with self.lock:
-                self.outputs[name].append(msg)
-        return keep
-
-    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
-        for status in msg.status:
-            if status.name == status_name(join_name(NAMESPACE, NODE_NAME)):
-                with self.lock:
-                    self.statuses.append(status)
+        self.executor, self.thread = spin_in_thread(context, self.node)
 
     def diagnostics(self) -> Dict[str, Any]:
         with self.lock:
@@ -107,11 +87,6 @@ class Viewer:
         values: Dict[str, Any] = {kv.key: kv.value for kv in status.values}
         values.update(level=status.level, message=status.message)
         return values
-
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.thread.join(timeout=10)
-        self.node.destroy_node()
 
 
 @pytest.fixture(scope="module")
@@ -123,12 +98,7 @@ def node_process(env, tmp_path_factory):
                                     f"__ns:={NAMESPACE}"], env=env, stdout=out, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL)
     yield process, log
-    process.send_signal(2)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    stop_process(process)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List
 
 import cv2
 import numpy as np
@@ -19,10 +19,9 @@ import pytest
 rclpy = pytest.importorskip("rclpy")
 pytest.importorskip("onnxruntime")
 
-from conftest import ros_domain  # noqa: E402
+from conftest import KeepsMessages, ros_domain, spin_in_thread, stop_process, wait_for  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from rclpy.context import Context  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 
 from rail_seg_ros import dds  # noqa: E402
@@ -37,7 +36,6 @@ from rail_seg_ros.contract import (  # noqa: E402
     RELIABLE,
     Diag,
     join_name,
-    status_name,
 )
 from rail_seg_ros.image_codec import decode_compressed, decode_image, fill_image_msg  # noqa: E402
 from rail_seg_ros.node_input import sequence_gaps_counted  # noqa: E402
@@ -48,6 +46,11 @@ DOMAIN_ID = ros_domain(76)
 NAMESPACE = "/labels_burst"
 BURST = 50
 WAIT_S = 120.0  # a bound for a loaded machine, never a speed claim
+
+
+def wait_until(predicate: Callable[[], bool], what: str, timeout: float = WAIT_S, describe=lambda: "") -> None:
+    wait_for(predicate, what, timeout, describe)
+
 
 # The camera of the burst test: one frame, then (on "go" from stdin) BURST frames back to back and, after a pause, one
 # more, as a camera streams on: a gap shows only once a later frame of the same publisher arrives (the burst's last
@@ -83,15 +86,6 @@ rclpy.try_shutdown()
 """
 
 
-def wait_until(predicate, what: str, timeout: float = WAIT_S, describe=lambda: "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what} {describe()}")
-
-
 @pytest.fixture(scope="module")
 def env() -> Dict[str, str]:
     return dds.without_profiles(dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", ROS_LOCALHOST_ONLY="1",
@@ -107,15 +101,10 @@ def node_process(env, tmp_path_factory):
                                     f"__ns:={NAMESPACE}", "-p", f"{LABELS_COMPRESSED_PARAMETER}:=true"],
                                    env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     yield process, log
-    process.send_signal(2)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    stop_process(process)
 
 
-class Viewer:
+class Viewer(KeepsMessages):
     """This process: the node's labels, compressed labels and /diagnostics, and a camera publisher."""
 
     def __init__(self, context: Context) -> None:
@@ -123,6 +112,8 @@ class Viewer:
         self.lock = threading.Lock()
         self.got: Dict[str, List[Any]] = {OUTPUT_LABELS: [], OUTPUT_LABELS_COMPRESSED: []}
         self.statuses: List[Any] = []
+        self.kept = {**self.got, self.STATUS_KEY: self.statuses}  # the same lists
+        self.namespace = NAMESPACE
         base = join_name(NAMESPACE, NODE_NAME)
         self.subs = [
             self.node.create_subscription(Image, f"{base}/{OUTPUT_LABELS}", self._keeper(OUTPUT_LABELS),
@@ -131,31 +122,11 @@ class Viewer:
                                           self._keeper(OUTPUT_LABELS_COMPRESSED), qos_profile(RELIABLE, 10))]
         self.node.create_subscription(DiagnosticArray, DIAGNOSTICS_TOPIC, self._on_diagnostics, 10)
         self.camera = self.node.create_publisher(Image, join_name(NAMESPACE, INPUT_IMAGE), qos_profile(RELIABLE, 5))
-        self.executor = SingleThreadedExecutor(context=context)
-        self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self.thread.start()
-
-    def _keeper(self, name: str):
-        def keep(msg: Any) -> None:
-            with self.lock:
-                self.got[name].append(msg)
-        return keep
-
-    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
-        for status in msg.status:
-            if status.name == status_name(join_name(NAMESPACE, NODE_NAME)):
-                with self.lock:
-                    self.statuses.append(status)
+        self.executor, self.thread = spin_in_thread(context, self.node)
 
     def diagnostics(self) -> Dict[str, str]:
         with self.lock:
             return {kv.key: kv.value for kv in self.statuses[-1].values} if self.statuses else {}
-
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.thread.join(timeout=10)
-        self.node.destroy_node()
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ empty scene are known exactly. Every track output must carry the input frame's h
 
 import os
 import threading
-import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List
 
@@ -17,7 +16,7 @@ import yaml
 
 rclpy = pytest.importorskip("rclpy")
 
-from conftest import ros_domain, spin_in_thread, write_small_card  # noqa: E402
+from conftest import KeepsMessages, ros_domain, spin_in_thread, wait_for, write_small_card  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
 from geometry_msgs.msg import PolygonStamped  # noqa: E402
 from nav_msgs.msg import Path as PathMsg  # noqa: E402
@@ -59,6 +58,11 @@ DOMAIN_ID = ros_domain(70)
 HEIGHT, WIDTH = 272, 480
 CAM = camera(WIDTH, HEIGHT, height_m=2.4, pitch=4.0)
 WAIT_S = 30.0
+
+
+def wait_until(predicate: Callable[[], bool], what: str, timeout: float = WAIT_S, describe=lambda: "") -> None:
+    wait_for(predicate, what, timeout, describe)
+
 MSG_TYPES = {TRACK_POLYGON: PolygonStamped, TRACK_PATH: PathMsg, TRACK_MARKERS: MarkerArray,
              TRACK_STATUS: DiagnosticArray}
 
@@ -100,7 +104,7 @@ def setup(tmp_path_factory) -> Dict[str, Any]:
     return {"card": card, "camera_info": info, "bag": path, "labels": labels}
 
 
-class TrackHarness:
+class TrackHarness(KeepsMessages):
     """The node (its backend returning the drawn label maps) and a peer sending bag frames, keeping outputs."""
 
     def __init__(self, context: Context, namespace: str, params: Dict[str, Any], labels: List[np.ndarray]) -> None:
@@ -112,27 +116,16 @@ class TrackHarness:
         self.peer = rclpy.create_node("peer", namespace=namespace, context=context)
         self.lock = threading.Lock()
         self.got: Dict[str, List[Any]] = {name: [] for name in list(MSG_TYPES) + [OUTPUT_OVERLAY, "diagnostics"]}
+        self.kept = self.got
         reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
         self.image_pub = self.peer.create_publisher(Image, INPUT_IMAGE, reliable)
         self.info_pub = self.peer.create_publisher(CameraInfo, INPUT_CAMERA_INFO, reliable)
         base = join_name(namespace, NODE_NAME)
-        self.subs = [self.peer.create_subscription(t, f"{base}/{n}", self._keep(n), reliable)
+        self.subs = [self.peer.create_subscription(t, f"{base}/{n}", self._keeper(n), reliable)
                      for n, t in MSG_TYPES.items()]
-        self.peer.create_subscription(Image, f"{base}/{OUTPUT_OVERLAY}", self._keep(OUTPUT_OVERLAY), reliable)
-        self.peer.create_subscription(DiagnosticArray, DIAGNOSTICS_TOPIC, self._keep("diagnostics"), 10)
+        self.peer.create_subscription(Image, f"{base}/{OUTPUT_OVERLAY}", self._keeper(OUTPUT_OVERLAY), reliable)
+        self.peer.create_subscription(DiagnosticArray, DIAGNOSTICS_TOPIC, self._keeper("diagnostics"), 10)
         self.executor, self.thread = spin_in_thread(context, self.node, self.peer)
-
-    def _keep(self, name: str) -> Callable[[Any], None]:
-        def keep(msg: Any) -> None:
-            with self.lock:
-                self.got[name].append(msg)
-        return keep
-
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.thread.join(timeout=10)
-        self.node.destroy_node()
-        self.peer.destroy_node()
 
     def send_bag(self, path: Path, wait_for: str = TRACK_STATUS) -> List[Any]:
         """Every frame of the bag as recorded (header included), one at a time, each ``wait_for`` output awaited."""
@@ -157,15 +150,6 @@ class TrackHarness:
             arrays = list(self.got["diagnostics"])
         mine = [s for a in arrays for s in a.status if s.name == status_name(join_name(self.namespace, NODE_NAME))]
         return {kv.key: kv.value for kv in mine[-1].values} if mine else {}
-
-
-def wait_until(predicate: Callable[[], bool], what: str, timeout: float = WAIT_S) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def header_of(msg: Any) -> Any:
