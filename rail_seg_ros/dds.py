@@ -14,9 +14,9 @@ loads those by itself). The profiles replace transports only; discovery is left 
 import os
 import re
 from pathlib import Path
-from typing import Dict, List, MutableMapping, NamedTuple, Optional, Tuple
+from typing import Dict, MutableMapping, NamedTuple, Optional, Tuple
 
-from .resources import data_dirs, find_data
+from .resources import find_data
 
 FASTRTPS_PROFILES_VAR = "FASTRTPS_DEFAULT_PROFILES_FILE"  # Fast DDS 2.x (Humble, Jazzy); deprecated in 3.x
 FASTDDS_PROFILES_VAR = "FASTDDS_DEFAULT_PROFILES_FILE"  # Fast DDS 3.x (Kilted)
@@ -36,7 +36,6 @@ FASTDDS_26_PROFILE = "fastdds_2.6.xml"
 FASTDDS_PROFILE = "fastdds.xml"
 CYCLONE_PROFILE = "cyclonedds.xml"
 SHM_SEGMENT_BYTES = 64 * 1024 * 1024  # what the Fast DDS profiles ask for (a test keeps the files in step)
-DEFAULT_SHM_SEGMENT_BYTES = 512 * 1024  # Fast DDS's own
 # Fast DDS major.minor of each distribution, used when the library's own version cannot be found.
 DISTRO_FASTDDS: Dict[str, Tuple[int, int]] = {"humble": (2, 6), "iron": (2, 10), "jazzy": (2, 14),
                                               "kilted": (3, 2), "rolling": (3, 2)}
@@ -89,11 +88,6 @@ def fastdds_version(env: Optional[MutableMapping[str, str]] = None) -> Tuple[Opt
     if distro in DISTRO_FASTDDS:
         return DISTRO_FASTDDS[distro], f"ROS_DISTRO={distro}"
     return None, "not found"
-
-
-def profile_dirs() -> List[Path]:
-    """Folders holding the package's DDS profiles (installed share dir first, then the source tree)."""
-    return data_dirs("dds_profiles")
 
 
 def _profile_file(name: str) -> Optional[Path]:

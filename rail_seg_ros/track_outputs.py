@@ -156,7 +156,6 @@ class TrackOutputs:
             self._intrinsics = Intrinsics.from_msg(load_camera_info(params["track.camera_info_file"]))
         GroundCamera(self._intrinsics or Intrinsics(2, 2, 1.0, 1.0, 1.0, 1.0), self.height_m, self.pitch_deg,
                      self.roll_deg)   # a bad mounting fails configure, not every frame
-        self.last_status = ""
         self._node = node
         self._publishers = {
             TRACK_POLYGON: node.create_publisher(PolygonStamped, PRIVATE + TRACK_POLYGON, qos),
@@ -203,7 +202,6 @@ class TrackOutputs:
             camera = camera.with_pitch(result.pitch_deg)   # the refined pitch the distances used
         if segmentation.overlay is not None:
             segmentation.overlay = draw_track(segmentation.overlay, result)
-        self.last_status = result.status
         return result, camera
 
     def publish(self, header: Any, result: TrackResult, camera: GroundCamera) -> None:

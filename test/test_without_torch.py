@@ -16,11 +16,11 @@ import pytest
 
 from rail_seg_ros import synth
 from rail_seg_ros.backends import create_backend
-from rail_seg_ros.backends.onnxruntime_backend import _torch_importable
 from rail_seg_ros.contract import PIPELINE_STAGES
 from rail_seg_ros.errors import RailSegError
 from rail_seg_ros.metrics import ConfusionMatrix
 from rail_seg_ros.model_card import load_card
+from rail_seg_ros.nets import torch_installed
 from rail_seg_ros.pipeline import Segmenter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +43,7 @@ def test_shipped_export_segments_held_out_scenes(segmenter):
     """Measured 78.0 % mIoU on these 8 scenes with numpy 2.4 / onnxruntime 1.31 and numpy 1.24 / 1.19 alike."""
     assert segmenter.backend.name == "onnxruntime"
     # without torch the shipped file runs as it is; with torch the CPU default re-exports for the sparse head
-    assert segmenter.backend.low_resolution == _torch_importable()
+    assert segmenter.backend.low_resolution == torch_installed()
     if not segmenter.backend.low_resolution:
         assert segmenter.backend.path.name == "rail_default.onnx"
     matrix = ConfusionMatrix(segmenter.labels.num_classes)

@@ -20,6 +20,7 @@ from ..errors import RailSegError
 from ..graph_io import INPUT_NAME
 from ..head import HEADS, LOW_RESOLUTION_OUTPUTS, head_outputs
 from ..model_card import ModelCard
+from ..nets.registry import torch_installed
 from .base import Backend
 from .cache import cache_key, prepare_cache_dir
 
@@ -105,14 +106,6 @@ def _providers(device: str, precision: str, engine_cache: Optional[Path]) -> Lis
     return chosen
 
 
-def _torch_importable() -> bool:
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def sparse_head_used(card: ModelCard, head: str, outputs: Sequence[str], cpu_only: bool) -> bool:
     """Whether the graph stops before the final resize: the default on the CPU provider (the head is
     then ~half the frame's time), unless the full-resolution logits are asked for or a shipped graph
@@ -121,7 +114,7 @@ def sparse_head_used(card: ModelCard, head: str, outputs: Sequence[str], cpu_onl
         raise RailSegError(f"head {head!r} is not one of {', '.join(HEADS)}")
     if head == "full" or "logits" in outputs:
         return False
-    if head == "auto" and (not cpu_only or (card.onnx and not _torch_importable())):
+    if head == "auto" and (not cpu_only or (card.onnx and not torch_installed())):
         return False
     return True
 
@@ -178,14 +171,15 @@ class OnnxRuntimeBackend(Backend):
         cache_dir = prepare_cache_dir(cache_dir)
         tensorrt = _uses_tensorrt_provider(device)
         graph_precision = precision if precision == "int8" or not tensorrt else "fp32"  # fp16: a provider flag
-        cpu_only = not tensorrt and _providers(device, precision, None) == ["CPUExecutionProvider"]
+        providers = None if tensorrt else _providers(device, precision, None)  # TensorRT's need the graph first
+        cpu_only = providers == ["CPUExecutionProvider"]
         self.low_resolution = onnx_path is None and sparse_head_used(card, head, outputs, cpu_only)
         self.graph_outputs = LOW_RESOLUTION_OUTPUTS if self.low_resolution else tuple(outputs)
         path = Path(onnx_path) if onnx_path else prepare_onnx(
             card, self.graph_outputs, graph_precision, cache_dir, calibration, net, for_tensorrt=tensorrt)
-        engine_cache = (tensorrt_engine_folder(cache_dir, card, self.graph_outputs, precision, calibration, path)
-                        if tensorrt else None)
-        providers = _providers(device, precision, engine_cache)
+        if tensorrt:
+            engine_cache = tensorrt_engine_folder(cache_dir, card, self.graph_outputs, precision, calibration, path)
+            providers = _providers(device, precision, engine_cache)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads or physical_cores()
