@@ -2,9 +2,16 @@
 
 from glob import glob
 
-from setuptools import find_packages, setup
+from setuptools import Extension, find_packages, setup
 
 PACKAGE = "rail_seg_ros"
+
+
+# The sparse head's inner loop in C (rail_seg_ros/head.py): optional, so a machine without a compiler or
+# Python headers still installs and runs the numpy fallback. No FMA contraction: the loop must round like
+# numpy's float32 arithmetic, on x86 and on the Jetson's aarch64 alike.
+SPARSE_HEAD = Extension(PACKAGE + "._sparse_head", ["rail_seg_ros/_sparse_head.c"], optional=True,
+                        extra_compile_args=["-O3", "-ffp-contract=off"])
 
 
 def files(pattern):
@@ -15,6 +22,7 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     packages=find_packages(include=[PACKAGE, PACKAGE + ".*"]),
+    ext_modules=[SPARSE_HEAD],
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + PACKAGE]),
         ("share/" + PACKAGE, ["package.xml"]),
@@ -35,7 +43,7 @@ setup(
         "dev": ["pytest", "ruff", "vermin", "mcap", "mcap-ros2-support"],
     },
     python_requires=">=3.8",
-    zip_safe=True,
+    zip_safe=False,  # the compiled sparse head is a shared library
     maintainer="rail_seg_ros maintainers",
     maintainer_email="rail-seg@example.com",
     description="Semantic segmentation for rail vehicle cameras in ROS 2",

@@ -15,14 +15,23 @@ Sample positions follow torch's ``interpolate(..., align_corners=True)`` in floa
 of ``n`` reads source position ``o * extent / (n - 1)``. ``extent`` is ``size - 1`` for the whole map;
 ``resize: fit`` gives a smaller one, so the padding is cut away before sampling (``content_extent``).
 
-Pure numpy: per frame only the mixed pixels (~10 % at stride 8) times the surviving classes (~2-3) are
-interpolated. Confidence (largest softmax probability) is computed exactly at the low-resolution grid
+Per frame only the mixed pixels (2-25 % of them at stride 8) times the classes that can win there (~2-3)
+are interpolated: by a small C loop (``_sparse_head.c``, built by the package's install; a few ms at
+1080x1920) or, where it was not built, by numpy one cell row at a time (5-10x slower). Confidence (largest softmax probability) is computed exactly at the low-resolution grid
 points and bilinearly interpolated between them (an approximation, see :func:`sparse_confidence`).
 """
 
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
+
+try:  # the C loop, built by the package's install (setup.py); numpy does the same where it is absent
+    from . import _sparse_head as _compiled
+except ImportError:
+    _compiled = None
+
+# whether sparse_labels uses the compiled loop by default
+COMPILED = _compiled is not None
 
 # names of the low-resolution graph's outputs (graph.LowResolutionGraph exports them)
 LOW_LOGITS = "low_logits"
@@ -68,105 +77,69 @@ def _uniform_cells(low_labels: np.ndarray) -> np.ndarray:
     return (top_left == padded[:-1, 1:]) & (top_left == padded[1:, :-1]) & (top_left == padded[1:, 1:])
 
 
-def _candidates(flat_logits: np.ndarray, corners: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For K mixed cells: the classes that can win there (ascending, padded by repeats) and their corners.
-
-    ``corners`` is 4 x K flat indices (top-left, top-right, bottom-left, bottom-right). Returns classes
-    (K x M), values (K x 4 x M) and the number of candidates per cell (K), M the largest of them.
-    Cells are the leading axis so that gathering them per pixel copies contiguous rows.
-    """
-    values = np.ascontiguousarray(flat_logits[:, corners].transpose(2, 1, 0))  # K x 4 x C
-    floor = values.min(axis=1).max(axis=1)  # K: the winner's value is at least this everywhere in the cell
-    possible = values.max(axis=1) >= floor[:, None]  # K x C
-    count = possible.sum(axis=1)
-    order = np.argsort(~possible, axis=1, kind="stable")[:, : int(count.max())]  # candidates first, ascending
-    padding = np.arange(order.shape[1])[None, :] >= count[:, None]
-    order = np.where(padding, order[:, :1], order)  # a repeat never changes argmax's first-index pick
-    return order, np.ascontiguousarray(np.take_along_axis(values, order[:, None, :], axis=2)), count
-
-
 def sparse_labels(logits: np.ndarray, out_size: Tuple[int, int], extent: Optional[Tuple[float, float]] = None,
-                  low_labels: Optional[np.ndarray] = None) -> np.ndarray:
+                  low_labels: Optional[np.ndarray] = None, compiled: Optional[bool] = None) -> np.ndarray:
     """C x h x w float logits -> H x W uint8 class ids of their bilinear (align_corners) upsampling's argmax.
 
     ``extent`` (rows, columns) in low-resolution pixels: the part of the map the output covers (default the
     whole map; see :func:`content_extent`). ``low_labels``: the logits' argmax, if the graph computed it.
+    ``compiled``: the C loop (default where it was built) or numpy; both give the same labels.
     """
     channels, low_h, low_w = logits.shape
     height, width = out_size
     extent_y, extent_x = extent if extent is not None else (low_h - 1, low_w - 1)
     y0, _, wy = sample_axis(height, low_h, extent_y)  # the upper neighbours are the cells' corners below
-    x0, _, wx = sample_axis(width, low_w, extent_x)
+    x0, x1, wx = sample_axis(width, low_w, extent_x)
     if low_labels is None:
         low_labels = logits.argmax(axis=0)
-    low_labels = low_labels.astype(np.uint8, copy=False)
-    uniform = _uniform_cells(low_labels)
+    low_labels = np.ascontiguousarray(low_labels, dtype=np.uint8)
+    use_compiled = COMPILED if compiled is None else compiled
+    if use_compiled:
+        if _compiled is None:
+            raise RuntimeError("the compiled sparse head is not built (pip install -e . builds it)")
+        labels = np.empty((height, width), np.uint8)
+        _compiled.labels(np.ascontiguousarray(logits, dtype=np.float32), low_labels, y0, wy, x0, wx, labels,
+                         channels, low_h, low_w)
+        return labels
+    return _numpy_labels(logits, low_labels, (y0, wy), (x0, x1, wx))
+
+
+def _numpy_labels(logits: np.ndarray, low_labels: np.ndarray, rows: Tuple[np.ndarray, ...],
+                  cols: Tuple[np.ndarray, ...]) -> np.ndarray:
+    """The numpy fallback: one cell row at a time, the mixed pixels of its output rows at once.
+
+    Per cell row only the classes that can win in one of its mixed cells are interpolated (more than per
+    cell, but whole rows vectorise): a class that cannot win stays below the winner, so the argmax and its
+    first-index pick on ties are those of all classes.
+    """
+    (y0, wy), (x0, x1, wx) = rows, cols
+    low_h = low_labels.shape[0]
+    mixed = ~_uniform_cells(low_labels)
     # every pixel first gets its cell's top-left label: right wherever the cell is uniform
     # (np.take: several times faster than fancy indexing for these gathers)
     labels = np.take(np.take(low_labels, x0, axis=1), y0, axis=0)
-    rows, cols, cell_rows, cell_cols = _mixed_pixels(uniform, y0, x0)
-    if rows.size == 0:
+    if not mixed.any():
         return labels
-    cells = np.flatnonzero(~uniform)
-    cell_y, cell_x = np.divmod(cells, low_w)
-    below, right = np.minimum(cell_y + 1, low_h - 1), np.minimum(cell_x + 1, low_w - 1)
-    corners = np.stack([cell_y * low_w + cell_x, cell_y * low_w + right, below * low_w + cell_x,
-                        below * low_w + right])
-    classes, values, count = _candidates(logits.reshape(channels, -1), corners)
-    slot = np.empty(low_h * low_w, np.int64)
-    slot[cells] = np.arange(cells.size)
-    pixel_cell = slot[cell_rows * low_w + cell_cols]
-    labels[rows, cols] = _interpolated_argmax(classes, values, count, pixel_cell, wy[rows], wx[cols])
+    padded = np.pad(logits, ((0, 0), (0, 1), (0, 1)), mode="edge")
+    corners = np.stack([padded[:, :-1, :-1], padded[:, :-1, 1:], padded[:, 1:, :-1], padded[:, 1:, 1:]])
+    floor = corners.min(axis=0).max(axis=0)  # h x w: the winner's value is at least this in the cell
+    row_classes = ((corners.max(axis=0) >= floor) & mixed).any(axis=2)  # C x h
+    first = np.searchsorted(y0, np.arange(low_h), side="left")
+    last = np.searchsorted(y0, np.arange(low_h), side="right")
+    mixed_columns = mixed[:, x0]  # h x W: output columns in mixed cells, per cell row
+    wx0 = np.float32(1) - wx
+    for i in np.flatnonzero(mixed.any(axis=1) & (last > first)):
+        columns = np.flatnonzero(mixed_columns[i])
+        classes = np.flatnonzero(row_classes[:, i])
+        left, right, cx0, cx1 = x0[columns], x1[columns], wx0[columns], wx[columns]
+        upper, lower = logits[classes, i], logits[classes, min(i + 1, low_h - 1)]  # m x w
+        # torch's order of operations: columns inner, rows outer
+        top = upper[:, left] * cx0 + upper[:, right] * cx1
+        bottom = lower[:, left] * cx0 + lower[:, right] * cx1
+        y1 = wy[first[i]:last[i], None, None]
+        value = top * (np.float32(1) - y1) + bottom * y1  # rows x m x columns
+        labels[first[i]:last[i], columns] = classes[value.argmax(axis=1)]
     return labels
-
-
-# Mixed pixels are interpolated in chunks of this many (bounded memory when a small network's labels are
-# sampled at a much larger frame), grouped by how many classes can win in their cell.
-CHUNK_PIXELS = 1 << 16
-CANDIDATE_GROUPS = ((2, 2), (3, 4), (5, 8), (9, 1 << 30))
-
-
-def _interpolated_argmax(classes: np.ndarray, values: np.ndarray, count: np.ndarray, pixel_cell: np.ndarray,
-                         wy1: np.ndarray, wx1: np.ndarray) -> np.ndarray:
-    """The argmax of the bilinearly interpolated candidate logits at every mixed pixel."""
-    result = np.empty(pixel_cell.size, np.uint8)
-    deepest = values.shape[2]
-    if deepest <= CANDIDATE_GROUPS[1][1]:  # few candidates anywhere: one group, no selection pass
-        groups = [np.arange(pixel_cell.size)]
-        depths = [deepest]
-    else:
-        pixel_count = count[pixel_cell]
-        groups = [np.flatnonzero((pixel_count >= least) & (pixel_count <= most)) for least, most in CANDIDATE_GROUPS]
-        depths = [min(most, deepest) for _, most in CANDIDATE_GROUPS]
-    for group, depth in zip(groups, depths):  # candidates come first, padded by repeats: depth columns suffice
-        for start in range(0, group.size, CHUNK_PIXELS):
-            chosen = group[start:start + CHUNK_PIXELS]
-            cell = pixel_cell[chosen]
-            v = np.take(values, cell, axis=0)[:, :, :depth]  # pixels x 4 x depth
-            x1, y1 = wx1[chosen, None], wy1[chosen, None]
-            x0, y0 = np.float32(1) - x1, np.float32(1) - y1
-            # torch's order of operations: rows outer, columns inner
-            interpolated = (v[:, 0] * x0 + v[:, 1] * x1) * y0 + (v[:, 2] * x0 + v[:, 3] * x1) * y1
-            result[chosen] = classes.reshape(-1)[cell * deepest + interpolated.argmax(axis=1)]
-    return result
-
-
-def _mixed_pixels(uniform: np.ndarray, y0: np.ndarray, x0: np.ndarray) -> Tuple[np.ndarray, ...]:
-    """Output rows and columns of the pixels in mixed cells, and their cells' rows and columns.
-
-    Built from the cell rows (output rows of one cell row are consecutive, y0 being sorted), so no
-    scan of the whole output image is needed.
-    """
-    cell_row, col = np.nonzero(~uniform[:, x0])  # per cell row, the output columns in mixed cells
-    first_row = np.searchsorted(y0, np.arange(uniform.shape[0]), side="left")
-    row_count = np.searchsorted(y0, np.arange(uniform.shape[0]), side="right") - first_row
-    repeats = row_count[cell_row]
-    total = int(repeats.sum())
-    offsets = np.arange(total) - np.repeat(np.cumsum(repeats) - repeats, repeats)
-    rows = np.repeat(first_row[cell_row], repeats) + offsets
-    cell_rows = np.repeat(cell_row, repeats)
-    cols = np.repeat(col, repeats)
-    return rows, cols, cell_rows, x0[cols]
 
 
 def low_resolution_confidence(logits: np.ndarray) -> np.ndarray:

@@ -1,5 +1,6 @@
 """The sparse head (rail_seg_ros/head.py) against the full upsample + argmax: random logits with ties and
-one-class frames, and the reference frame through ONNX Runtime for SqueezeNAS and Fast-SCNN."""
+one-class frames, and the reference frame through ONNX Runtime for SqueezeNAS and Fast-SCNN; every test
+for both implementations (the compiled loop and the numpy fallback)."""
 
 from dataclasses import replace
 
@@ -10,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from conftest import shared_path, write_small_card
 
+from rail_seg_ros import head
 from rail_seg_ros.backends.onnxruntime_backend import OnnxRuntimeBackend
 from rail_seg_ros.head import LOW_LABELS, LOW_LOGITS, content_extent, sparse_confidence, sparse_labels
 from rail_seg_ros.model_card import card_for_architecture, load_card
@@ -17,6 +19,48 @@ from rail_seg_ros.pipeline import DIRECT_PIXELS_PER_CELL, Segmenter
 
 CAMERA = (1080, 1920)
 EXACT_ENOUGH = 0.99999  # float ties only
+
+
+@pytest.fixture(autouse=True, params=["compiled", "numpy"])
+def implementation(request, monkeypatch):
+    """Runs each test with the compiled loop and with the numpy fallback as sparse_labels' default."""
+    if request.param == "compiled" and head._compiled is None:
+        pytest.skip("the compiled sparse head is not built here (test_the_compiled_loop_is_built says why)")
+    monkeypatch.setattr(head, "COMPILED", request.param == "compiled")
+    return request.param
+
+
+def test_the_compiled_loop_is_built():
+    """The package's install (pip install -e ., make setup) builds rail_seg_ros/_sparse_head.c."""
+    assert head._compiled is not None, "rail_seg_ros._sparse_head is missing: the install did not compile it (a C compiler " \
+        "and the Python headers are needed; pip install -v -e . shows why)"
+
+
+def test_both_implementations_give_the_same_labels():
+    rng = np.random.default_rng(11)
+    if head._compiled is None:
+        pytest.skip("the compiled sparse head is not built here")
+    for trial in range(40):  # small integer logits: ties everywhere; odd sizes, one-row and one-column maps
+        channels, low_h, low_w = (int(v) for v in rng.integers(1, 20, size=3))
+        logits = rng.integers(-2, 3, size=(channels, low_h, low_w)).astype(np.float32)
+        out = tuple(int(v) for v in rng.integers(1, 60, size=2))
+        extent = (low_h - 1) * float(rng.uniform(0.5, 1.0)), (low_w - 1) * float(rng.uniform(0.5, 1.0))
+        compiled = sparse_labels(logits, out, extent, compiled=True)
+        assert (compiled == sparse_labels(logits, out, extent, compiled=False)).all(), (trial, logits.shape, out)
+    logits = blocky_logits(rng, 19, 128, 256)
+    assert (sparse_labels(logits, CAMERA, compiled=True) == sparse_labels(logits, CAMERA, compiled=False)).all()
+
+
+def test_the_compiled_loop_checks_its_buffers():
+    if head._compiled is None:
+        pytest.skip("the compiled sparse head is not built here")
+    logits, low = np.zeros((2, 2, 2), np.float32), np.zeros((2, 2), np.uint8)
+    rows, cols = np.array([0, 1, 5]), np.array([0, 1, 1])  # row index 5 of a 2-row map
+    weights, out = np.zeros(3, np.float32), np.zeros((3, 3), np.uint8)
+    with pytest.raises(ValueError, match="y0"):
+        head._compiled.labels(logits, low, rows, weights, cols, weights, out, 2, 2, 2)
+    with pytest.raises(ValueError, match="logits"):
+        head._compiled.labels(logits[:1], low, cols, weights, cols, weights, out, 2, 2, 2)
 
 
 def full_head(logits: np.ndarray, size) -> np.ndarray:
