@@ -28,7 +28,7 @@ CORE38_TESTS := test/test_without_torch.py test/test_image_codec.py test/test_mo
   test/test_pipeline.py test/test_metrics.py test/test_report.py test/test_contract.py test/test_datasets.py \
   test/synth/test_config.py test/synth/test_render.py test/synth/test_output.py test/test_cli.py \
   test/commands/test_predict.py test/commands/test_models.py test/test_launch.py test/test_python38.py \
-  test/track test/commands/test_track_ahead.py
+  test/track test/commands/test_track_ahead.py test/test_head_compiled.py
 # What runs under Jazzy: the node (on the shipped rail_default export through ONNX Runtime: no torch there)
 JAZZY_TESTS := test/test_node.py
 

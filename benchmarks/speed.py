@@ -13,8 +13,12 @@
    segmentation_node in this process, frames published to it over DDS on loopback, its outputs
    subscribed to; the means it reports on /diagnostics.
 
+Frames: a synthetic rail scene (rail_seg_ros.synth) by default. The sparse head's cost grows with the
+share of low-resolution cells whose corners disagree (printed as "mixed"): 10-25 % on scenes like a
+camera's, ~40 % on uniform noise (``--frame noise``, its worst case); ``--frame reference`` takes the
+public implementation's reference input from ../shared.
 Weights: the public SqueezeNAS weights from ../shared where present, seeded random weights otherwise
-(speed does not depend on the values). int8 is calibrated on synthetic rail scenes. On a machine shared
+(the network's speed does not depend on the values; the head's does, through the mixed cells). int8 is calibrated on synthetic rail scenes. On a machine shared
 with other work absolute figures drift; compare the ratios within one run.
 
     .venv/bin/python benchmarks/speed.py --quick             # lat_small only, a few runs (~5 min on 2 cores)
@@ -38,11 +42,12 @@ import torch
 
 from rail_seg_ros.backends.onnxruntime_backend import OnnxRuntimeBackend
 from rail_seg_ros.backends.torch_backend import TorchBackend
-from rail_seg_ros.head import LOW_LABELS, LOW_LOGITS, sparse_labels
+from rail_seg_ros.head import COMPILED, LOW_LABELS, LOW_LOGITS, mixed_share, sparse_labels
 from rail_seg_ros.image_codec import encode_image, fill_image_msg, image_msg_to_rgb8
 from rail_seg_ros.model_card import ModelCard, card_for_architecture
 from rail_seg_ros.pipeline import Segmenter
 from rail_seg_ros.sizes import parse_size
+from rail_seg_ros.synth import render_scene
 
 # Pause before each timed frame: the previous engine's worker threads (torch's OpenMP pool, onnxruntime's
 # pool) keep spinning for a while after a run and would steal the 2 cores from the next engine.
@@ -52,6 +57,22 @@ MODELS = "squeezenas_lat_small,squeezenas_lat_large,squeezenas_mac_small,fast_sc
 # onnxruntime's calibrator needs more than 24 GB for lat_large at 1024x2048 (README, Speed)
 INT8_SKIP = "squeezenas_lat_large"
 ENGINES = ("torch eager", "ort fp32 full", "ort fp32 sparse", "ort int8 sparse")
+FRAMES = ("scene", "reference", "noise")
+SCENE_SEED = 20240  # a scene with track, vegetation, a platform and people
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "squeezenas" / "reference"
+
+
+def test_frame(kind: str, size: Tuple[int, int], seed: int = 0) -> np.ndarray:
+    """One H x W x 3 uint8 RGB frame of the kind asked for (see the module's docstring)."""
+    if kind == "noise":
+        return np.random.default_rng(seed).integers(0, 256, (*size, 3), dtype=np.uint8)
+    if kind == "reference":
+        path = REFERENCE / "input_structured_1024x2048.png"
+        if not path.exists():
+            raise SystemExit(f"speed.py: --frame reference needs {path}")
+        image = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+        return cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA) if image.shape[:2] != size else image
+    return render_scene(size[0], size[1], SCENE_SEED + seed)[0]
 
 
 def card_with_weights(arch: str, size, workdir: Path) -> ModelCard:
@@ -100,8 +121,9 @@ def make_engines(card: ModelCard, cache: Path, int8: bool) -> Dict[str, object]:
 
 def model_only(card: ModelCard, cache: Path, outputs: List[Tuple[int, int]], args) -> Dict[str, Dict[str, float]]:
     """Median ms per frame of every engine for every output size, round robin (same machine state)."""
-    frame = np.random.default_rng(0).integers(0, 256, (1, *card.input_size, 3), dtype=np.uint8)
+    frame = test_frame(args.frame, card.input_size)[None]
     engines = make_engines(card, cache, int8=card.architecture not in args.int8_skip.split(","))
+    mixed = mixed_share(engines["ort fp32 sparse"].run_graph(frame)[LOW_LABELS][0])
     calls = {(name, size): labels_function(engine, size) for name, engine in engines.items() for size in outputs}
     for call in calls.values():
         for _ in range(args.warmup):
@@ -116,6 +138,8 @@ def model_only(card: ModelCard, cache: Path, outputs: List[Tuple[int, int]], arg
     result: Dict[str, Dict[str, float]] = {}
     for (name, size), values in times.items():
         result.setdefault(f"{size[0]}x{size[1]}", {})[name] = float(np.median(values))
+    for figures in result.values():
+        figures["mixed"] = mixed
     for engine in engines.values():
         engine.close()
     return result
@@ -126,17 +150,17 @@ def print_model_row(arch: str, size: Tuple[int, int], output: str, f: Dict[str, 
     sparse, full, torch_ms = f["ort fp32 sparse"], f["ort fp32 full"], f["torch eager"]
     int8 = f"{sparse / f['ort int8 sparse']:>10.2f}x" if "ort int8 sparse" in f else f"{'-':>11}"
     print(f"{arch:<22}{size[0]}x{size[1]:<5}{output:>10}{cells}{torch_ms / full:>10.2f}x{torch_ms / sparse:>10.2f}x"
-          f"{full / sparse:>10.2f}x{int8}", flush=True)
+          f"{full / sparse:>10.2f}x{int8}{f['mixed'] * 100:>7.1f}%", flush=True)
 
 
 class _Message(SimpleNamespace):
     """Stands in for sensor_msgs/Image: the codec only reads and writes fields."""
 
 
-def pipeline_vs_model(card: ModelCard, cache: Path, runs: int, warmup: int, frame_size) -> dict:
+def pipeline_vs_model(card: ModelCard, cache: Path, runs: int, warmup: int, frame_size, frame_kind: str) -> dict:
     """The whole frame (decode, segment, three output messages) against ``backend.infer`` alone."""
     segmenter = Segmenter(card, OnnxRuntimeBackend(card, "fp32", "cpu", ("labels",), cache))
-    rgb = np.random.default_rng(1).integers(0, 256, (*frame_size, 3), dtype=np.uint8)
+    rgb = test_frame(frame_kind, frame_size, seed=1)
     message = _Message(**encode_image(rgb, "rgb8")._asdict())
     outputs = [_Message(header=None) for _ in range(3)]
     stages: Dict[str, List[float]] = {}
@@ -182,6 +206,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--frames", default="1024x2048,1080x1920", metavar="HxW,...",
                         help="camera frame sizes of the pipeline comparison (first model, network at --size)")
+    parser.add_argument("--frame", choices=FRAMES, default="scene",
+                        help="what the frames show: a synthetic rail scene (default), the public reference input "
+                             "or uniform noise (the sparse head's worst case)")
     parser.add_argument("--settle", type=float, default=SETTLE_S, metavar="S",
                         help="seconds of pause before each timed model-only frame")
     parser.add_argument("--no-node", action="store_true", help="skip the node's stage timings (no DDS)")
@@ -205,21 +232,22 @@ def main(argv=None) -> int:
         cache = Path(args.cache_dir or tmp)
         cache.mkdir(parents=True, exist_ok=True)
         print(f"{'model':<22}{'size':>10}{'labels':>10}{'torch':>10}{'ort full':>10}{'ort sprs':>10}{'int8 sprs':>10}"
-              f"{'full/trch':>11}{'sprs/trch':>11}{'sprs/full':>11}{'int8/fp32':>11}")
+              f"{'full/trch':>11}{'sprs/trch':>11}{'sprs/full':>11}{'int8/fp32':>11}{'mixed':>8}")
         for arch in args.models.split(","):
             card = card_with_weights(arch, size, cache)
             figures = model_only(card, cache, outputs, args)
             for output, f in figures.items():
                 results["model_only"].append({"model": arch, "size": list(size), "labels": output, **f})
                 print_model_row(arch, size, output, f)
-        print("(median ms per frame, model only: uint8 frame in, labels at the 'labels' size out; "
-              "ratios are speed-ups)")
+        print(f"(median ms per frame, model only: uint8 {args.frame} frame in, labels at the 'labels' size out; "
+              f"ratios are speed-ups; mixed: share of low-resolution cells the sparse head interpolates; "
+              f"its {'compiled' if COMPILED else 'numpy'} loop)")
         print(f"\n{'pipeline (ort fp32, default head)':<36}{'frame':>10}{'model':>10}{'pipeline':>10}{'fps ratio':>11}"
               f"   stages (ms)")
         arch = args.models.split(",")[0]
         card = card_with_weights(arch, size, cache)
         for frame in map(parse_size, args.frames.split(",")):
-            p = pipeline_vs_model(card, cache, args.runs, args.warmup, frame)
+            p = pipeline_vs_model(card, cache, args.runs, args.warmup, frame, args.frame)
             ratio = p["model_ms"] / p["pipeline_ms"]
             results["pipeline"].append({"model": arch, "frame": list(frame), **p, "fps_ratio": ratio})
             stages = ", ".join(f"{k} {v:.1f}" for k, v in p["stages_ms"].items())
@@ -229,7 +257,8 @@ def main(argv=None) -> int:
         if not args.no_node:
             from speed_node import node_stage_times
 
-            results["node"] = node_stage_times(card, cache, (1080, 1920), args.node_frames)
+            results["node"] = node_stage_times(card, cache, test_frame(args.frame, (1080, 1920), seed=2),
+                                               args.node_frames)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0

@@ -10,7 +10,7 @@ with a reader matched. The figures are the medians of the per-second stage means
 import threading
 import time
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List
 
 import numpy as np
 
@@ -22,7 +22,7 @@ from rail_seg_ros.model_card import ModelCard
 NAMESPACE = "rail_seg_speed"
 
 
-def node_stage_times(card: ModelCard, cache: Path, frame_size: Tuple[int, int], count: int) -> Dict[str, float]:
+def node_stage_times(card: ModelCard, cache: Path, rgb: np.ndarray, count: int) -> Dict[str, float]:
     ensure_local_dds()
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
@@ -64,7 +64,6 @@ def node_stage_times(card: ModelCard, cache: Path, frame_size: Tuple[int, int], 
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
     try:
-        rgb = np.random.default_rng(2).integers(0, 256, frame_size + (3,), dtype=np.uint8)
         time.sleep(1.0)  # discovery
         for _ in range(count):
             got.clear()
@@ -79,7 +78,7 @@ def node_stage_times(card: ModelCard, cache: Path, frame_size: Tuple[int, int], 
         driver.destroy_node()
         rclpy.try_shutdown()
     result = {stage: float(np.median(v)) for stage, v in stages.items() if v}
-    print(f"\nnode stage times, {frame_size[1]}x{frame_size[0]} rgb8 frames, {card.name} on onnxruntime "
+    print(f"\nnode stage times, {rgb.shape[1]}x{rgb.shape[0]} rgb8 frames, {card.name} on onnxruntime "
           f"(median of the per-second means on /diagnostics, ms): "
           + ", ".join(f"{stage} {ms:.1f}" for stage, ms in result.items()), flush=True)
     return result

@@ -77,6 +77,11 @@ def _uniform_cells(low_labels: np.ndarray) -> np.ndarray:
     return (top_left == padded[:-1, 1:]) & (top_left == padded[1:, :-1]) & (top_left == padded[1:, 1:])
 
 
+def mixed_share(low_labels: np.ndarray) -> float:
+    """The share of low-resolution cells whose corners disagree: what the sparse head's cost grows with."""
+    return float(1.0 - _uniform_cells(np.asarray(low_labels, dtype=np.uint8)).mean())
+
+
 def sparse_labels(logits: np.ndarray, out_size: Tuple[int, int], extent: Optional[Tuple[float, float]] = None,
                   low_labels: Optional[np.ndarray] = None, compiled: Optional[bool] = None) -> np.ndarray:
     """C x h x w float logits -> H x W uint8 class ids of their bilinear (align_corners) upsampling's argmax.
