@@ -22,10 +22,11 @@ def _frame(seed: int = 0) -> torch.Tensor:
     return torch.from_numpy(rng.integers(0, 256, (2, 8, 12, 3), dtype=np.uint8))
 
 
+@pytest.mark.parametrize("transpose_first", [False, True])
 @pytest.mark.parametrize("color_order, channels", [("rgb", [0, 1, 2]), ("bgr", [2, 1, 0])])
-def test_preprocess_normalises_in_the_cards_colour_order(color_order, channels):
+def test_preprocess_normalises_in_the_cards_colour_order(color_order, channels, transpose_first):
     image = _frame()
-    out = Preprocess(_card(color_order))(image)
+    out = Preprocess(_card(color_order), transpose_first=transpose_first)(image)
     assert out.shape == (2, 3, 8, 12) and out.dtype == torch.float32
     x = image.numpy().astype(np.float64) / 255.0
     for c, source in enumerate(channels):  # mean/std are given in the card's colour order
@@ -66,3 +67,21 @@ def test_labels_as_int32_for_tensorrt_and_logits_of_the_network():
 def test_unknown_or_no_outputs_are_refused(outputs):
     with pytest.raises(ValueError, match="outputs must be some of"):
         SegmentationGraph(_card(), _net(), outputs)
+
+
+def test_only_the_cpu_only_low_resolution_graph_transposes_uint8(tmp_path):
+    """TensorRT takes uint8 only into a Cast: the full graph casts first; the sparse head's graph (ONNX
+    Runtime's CPU only) moves the uint8 bytes first, a quarter of the float ones."""
+    import onnx
+
+    from rail_seg_ros.export import export_onnx
+    from rail_seg_ros.head import LOW_RESOLUTION_OUTPUTS
+    from rail_seg_ros.nets import build_model
+
+    card = _card()
+    net = build_model(card.architecture, 19).eval()
+    first_ops = {}
+    for name, outputs in (("full", ("labels",)), ("low", LOW_RESOLUTION_OUTPUTS)):
+        graph = onnx.load(str(export_onnx(card, tmp_path / f"{name}.onnx", outputs, net=net)))
+        first_ops[name] = [n.op_type for n in graph.graph.node if "image" in n.input]
+    assert first_ops == {"full": ["Cast"], "low": ["Transpose"]}

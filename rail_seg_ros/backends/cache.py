@@ -16,7 +16,8 @@ from ..model_card import ModelCard
 
 # Bumped whenever export_onnx writes a different graph for the same card, so cached exports are redone.
 # 3: the uint8 input is cast to float before the NHWC -> NCHW transpose (TensorRT needs it so).
-EXPORT_VERSION = 3
+# 4: the low-resolution graph (ONNX Runtime on the CPU only) transposes the uint8 input before the cast.
+EXPORT_VERSION = 4
 CACHE_ENV = "RAIL_SEG_CACHE"
 SYNTHETIC_CALIBRATION = "synthetic"
 
