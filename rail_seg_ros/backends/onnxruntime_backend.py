@@ -16,6 +16,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .. import head as head_module
 from ..errors import RailSegError
 from ..graph_io import INPUT_NAME
 from ..head import HEADS, LOW_RESOLUTION_OUTPUTS, head_outputs
@@ -208,5 +209,5 @@ class OnnxRuntimeBackend(Backend):
         return raw
 
     def describe(self) -> str:
-        head = ", sparse head" if self.low_resolution else ""
+        head = f", sparse head ({'compiled' if head_module.COMPILED else 'numpy'})" if self.low_resolution else ""
         return f"{self.name} ({self.provider}, {self.precision}{head})"
