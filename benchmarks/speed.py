@@ -18,7 +18,10 @@ share of low-resolution cells whose corners disagree (printed as "mixed"): 10-25
 camera's, ~40 % on uniform noise (``--frame noise``, its worst case); ``--frame reference`` takes the
 public implementation's reference input from ../shared.
 Weights: the public SqueezeNAS weights from ../shared where present, seeded random weights otherwise
-(the network's speed does not depend on the values; the head's does, through the mixed cells). int8 is calibrated on synthetic rail scenes. On a machine shared
+(the network's speed does not depend on the values; the head's does, through the mixed cells: seeded
+Fast-SCNN weights label every pixel alike, mixed 0 %, so its sparse column is the head's lower bound). int8 is
+calibrated on synthetic rail scenes; its labels are compared with fp32's (both with the sparse head) on the
+measured frame and on the reference input where ../shared has it. On a machine shared
 with other work absolute figures drift; compare the ratios within one run.
 
     .venv/bin/python benchmarks/speed.py --quick             # lat_small only, a few runs (~5 min on 2 cores)
@@ -124,6 +127,7 @@ def model_only(card: ModelCard, cache: Path, outputs: List[Tuple[int, int]], arg
     frame = test_frame(args.frame, card.input_size)[None]
     engines = make_engines(card, cache, int8=card.architecture not in args.int8_skip.split(","))
     mixed = mixed_share(engines["ort fp32 sparse"].run_graph(frame)[LOW_LABELS][0])
+    agreement = int8_agreement(engines, card.input_size, frame)
     calls = {(name, size): labels_function(engine, size) for name, engine in engines.items() for size in outputs}
     for call in calls.values():
         for _ in range(args.warmup):
@@ -140,9 +144,21 @@ def model_only(card: ModelCard, cache: Path, outputs: List[Tuple[int, int]], arg
         result.setdefault(f"{size[0]}x{size[1]}", {})[name] = float(np.median(values))
     for figures in result.values():
         figures["mixed"] = mixed
+        figures.update(agreement)
     for engine in engines.values():
         engine.close()
     return result
+
+
+def int8_agreement(engines: Dict[str, object], size: Tuple[int, int], frame: np.ndarray) -> Dict[str, float]:
+    """Share of pixels where int8's labels equal fp32's: on ``frame`` and on the reference input."""
+    if "ort int8 sparse" not in engines:
+        return {}
+    frames = {"int8_agree": frame}
+    if (REFERENCE / "input_structured_1024x2048.png").exists():
+        frames["int8_agree_reference"] = test_frame("reference", size)[None]
+    return {key: float((engines["ort int8 sparse"].infer(f)["labels"] == engines["ort fp32 sparse"].infer(f)["labels"])
+                       .mean()) for key, f in frames.items()}
 
 
 def print_model_row(arch: str, size: Tuple[int, int], output: str, f: Dict[str, float]) -> None:
@@ -150,7 +166,9 @@ def print_model_row(arch: str, size: Tuple[int, int], output: str, f: Dict[str, 
     sparse, full, torch_ms = f["ort fp32 sparse"], f["ort fp32 full"], f["torch eager"]
     int8 = f"{sparse / f['ort int8 sparse']:>10.2f}x" if "ort int8 sparse" in f else f"{'-':>11}"
     print(f"{arch:<22}{size[0]}x{size[1]:<5}{output:>10}{cells}{torch_ms / full:>10.2f}x{torch_ms / sparse:>10.2f}x"
-          f"{full / sparse:>10.2f}x{int8}{f['mixed'] * 100:>7.1f}%", flush=True)
+          f"{full / sparse:>10.2f}x{int8}{f['mixed'] * 100:>7.1f}%"
+          + "".join(f"{f[key] * 100:>10.2f}%" for key in ("int8_agree", "int8_agree_reference") if key in f),
+          flush=True)
 
 
 class _Message(SimpleNamespace):
@@ -232,7 +250,8 @@ def main(argv=None) -> int:
         cache = Path(args.cache_dir or tmp)
         cache.mkdir(parents=True, exist_ok=True)
         print(f"{'model':<22}{'size':>10}{'labels':>10}{'torch':>10}{'ort full':>10}{'ort sprs':>10}{'int8 sprs':>10}"
-              f"{'full/trch':>11}{'sprs/trch':>11}{'sprs/full':>11}{'int8/fp32':>11}{'mixed':>8}")
+              f"{'full/trch':>11}{'sprs/trch':>11}{'sprs/full':>11}{'int8/fp32':>11}{'mixed':>8}{'int8 agr':>11}"
+              f"{'(ref)':>11}")
         for arch in args.models.split(","):
             card = card_with_weights(arch, size, cache)
             figures = model_only(card, cache, outputs, args)
@@ -241,7 +260,8 @@ def main(argv=None) -> int:
                 print_model_row(arch, size, output, f)
         print(f"(median ms per frame, model only: uint8 {args.frame} frame in, labels at the 'labels' size out; "
               f"ratios are speed-ups; mixed: share of low-resolution cells the sparse head interpolates; "
-              f"its {'compiled' if COMPILED else 'numpy'} loop)")
+              f"its {'compiled' if COMPILED else 'numpy'} loop; int8 agr: int8 labels equal to fp32's, on this frame "
+              f"and on the reference input)")
         print(f"\n{'pipeline (ort fp32, default head)':<36}{'frame':>10}{'model':>10}{'pipeline':>10}{'fps ratio':>11}"
               f"   stages (ms)")
         arch = args.models.split(",")[0]

@@ -26,6 +26,7 @@ def test_speed_script_measures_every_engine_and_the_pipeline(tmp_path):
     engines = ("torch eager", "ort fp32 full", "ort fp32 sparse", "ort int8 sparse")
     assert [r["labels"] for r in rows] == ["128x256", "135x240"]
     assert all(r["size"] == [128, 256] and all(r[name] > 0 for name in engines) for r in rows)
+    assert all(0.0 <= r["mixed"] <= 1.0 and 0.0 <= r["int8_agree"] <= 1.0 for r in rows)
     assert [p["frame"] for p in figures["pipeline"]] == [[128, 256], [135, 240]]
     assert all(p["pipeline_ms"] > 0 and p["model_ms"] > 0 and p["stages_ms"] for p in figures["pipeline"])
     assert "fps ratio" in done.stdout and "sprs/trch" in done.stdout and figures["node"] is None
