@@ -80,3 +80,30 @@ def test_a_nearly_constant_activation_is_quantised(tmp_path, tensorrt):
     for frame in frames:
         ref, got = (run[p].run(None, {"image": frame[None]})[0] for p in (fp32, int8))
         assert np.abs(got - ref).max() <= 0.05 * np.abs(ref).max()
+
+
+@pytest.mark.needs_torch
+def test_a_baseline_s_int8_labels_agree_with_fp32(tmp_path):
+    """LR-ASPP MobileNetV3 (hard-sigmoid gates) at its card's size: both int8 forms against fp32 on
+    synthetic scenes other than the calibration ones (measured: 98.4-98.8 % with 8 frames)."""
+    import onnxruntime as ort
+
+    from rail_seg_ros.calibration import calibration_frames
+    from rail_seg_ros.export import export_onnx, quantize_int8
+    from rail_seg_ros.graph_io import INPUT_NAME
+    from rail_seg_ros.model_card import build_network
+    from rail_seg_ros.synth import render_scene
+
+    card = load_card("lraspp_mobilenet_v3_large_synth")
+    fp32 = export_onnx(card, tmp_path / "fp32.onnx", net=build_network(card))
+    scenes = [render_scene(*card.input_size, seed=seed)[0] for seed in (1, 2)]
+
+    def labels(path):
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return np.stack([session.run(["labels"], {INPUT_NAME: scene[None]})[0] for scene in scenes])
+
+    reference = labels(fp32)
+    frames = calibration_frames(None, card, 2)
+    for tensorrt in (False, True):
+        int8 = quantize_int8(fp32, tmp_path / f"int8-{tensorrt}.onnx", frames, tensorrt=tensorrt)
+        assert np.mean(labels(int8) == reference) >= 0.97, tensorrt
