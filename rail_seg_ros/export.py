@@ -14,6 +14,7 @@ networks (see shared/docs/deployment.md) are avoided in the networks themselves:
 fixed pooling windows, static shapes.
 """
 
+import itertools
 import tempfile
 import warnings
 from pathlib import Path
@@ -298,11 +299,11 @@ def quantize_int8(fp32_path, out_path, calibration: Iterable[np.ndarray], tensor
         quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
         model = onnx.load(str(prepared))
         excluded = _float_nodes(model)
-        ranges = _activation_ranges(prepared, [first, *frames], Path(work))
+        ranges = _activation_ranges(prepared, itertools.chain([first], frames), Path(work))
         _share_relu_ranges(model, excluded, ranges)
-        # the ranges reach quantize_static as overrides of every calibrated tensor (onnxruntime 1.17+:
-        # its calibration cache is 1.26+, and the Jetson has 1.19); its own calibration, MinMax on the
-        # first frame, is then unused but cheap (ReduceMin/ReduceMax outputs) and never fails
+        # the ranges reach quantize_static as overrides of every calibrated tensor (onnxruntime 1.17+;
+        # its calibration_cache_path is newer than the Jetson's 1.19); its own calibration, MinMax on
+        # the first frame, is then unused but cheap (ReduceMin/ReduceMax outputs) and never fails
         quantize_static(
             str(prepared), str(tmp), _CalibrationReader([first]), quant_format=QuantFormat.QDQ,
             op_types_to_quantize=QUANTIZED_OPS, nodes_to_exclude=excluded,
