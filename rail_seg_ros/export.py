@@ -14,6 +14,7 @@ networks (see shared/docs/deployment.md) are avoided in the networks themselves:
 fixed pooling windows, static shapes.
 """
 
+import itertools
 import tempfile
 import warnings
 from pathlib import Path
@@ -211,37 +212,107 @@ def _float_nodes(model) -> List[str]:
     return keep
 
 
+def _histogram_collector(num_bins: int):
+    """onnxruntime's percentile collector (histograms of |x|), except that a tensor's first histogram
+    spans [0, max |x|] instead of [min |x|, max |x|].
+
+    onnxruntime's span fails on nearly constant activations (the hard-sigmoids of MobileNetV3's
+    squeeze-excitation and HardSwish blocks: 0.5 +- 1e-7 at full size): numpy cannot cut a span of a
+    few float32 steps into 2048 bins ("Too many bins for data range"). From 0 the bins are as wide as
+    the values are large, and the percentile of a constant is that constant. Activations that reach 0
+    (ReLU, most convolutions) get the bins they got before.
+    """
+    from onnxruntime.quantization.calibrate import HistogramCollector
+
+    class _Collector(HistogramCollector):
+        def collect_absolute_value(self, name_to_arr):
+            later = {}
+            for name, arrays in name_to_arr.items():
+                if name in self.histogram_dict:
+                    later[name] = arrays
+                    continue
+                values = np.asarray(arrays).ravel()
+                low, high = np.nanmin(values), np.nanmax(values)
+                magnitudes = np.abs(values)
+                top = np.nanmax(magnitudes)
+                # all zeros: numpy's own +-0.5 span, as onnxruntime has it
+                hist, edges = np.histogram(magnitudes, bins=self.num_bins, range=(0.0, top) if top > 0 else None)
+                self.histogram_dict[name] = (hist, edges.astype(values.dtype), low, high)
+            super().collect_absolute_value(later)  # later frames: onnxruntime's merge (same bin width)
+
+    return _Collector(method="percentile", symmetric=True, num_bins=num_bins, num_quantized_bins=128,
+                      percentile=CALIBRATION_PERCENTILE, scenario="same")
+
+
+def _activation_ranges(model_path: Path, frames: Iterable[np.ndarray], folder: Path) -> dict:
+    """Symmetric percentile ranges, {tensor: (low, high)}, of the activations quantize_static calibrates.
+
+    Calibrated here, one frame at a time, rather than by quantize_static: its percentile calibrator
+    takes no other collector and keeps every frame's activations until the end (CalibMaxIntermediateOutputs
+    applies to MinMax only, whose onnxruntime 1.31 code then drops each frame unused: "No data is
+    collected").
+    """
+    from onnxruntime.quantization.calibrate import CalibrationMethod, create_calibrator
+
+    calibrator = create_calibrator(model_path, QUANTIZED_OPS, augmented_model_path=str(folder / "augmented.onnx"),
+                                   calibrate_method=CalibrationMethod.Percentile,
+                                   extra_options={"symmetric": True, "percentile": CALIBRATION_PERCENTILE})
+    calibrator.collector = _histogram_collector(calibrator.num_bins)
+    for frame in frames:
+        calibrator.collect_data(_CalibrationReader([frame]))
+    return {name: found[:2] for name, found in calibrator.collector.compute_collection_result().items()}
+
+
+def _share_relu_ranges(model, excluded: Sequence[str], ranges: dict) -> None:
+    """A quantised Relu's input takes its output's range, where the Relu is the input's only consumer:
+    what onnxruntime's quantizer does to calibrated ranges (adjust_tensor_ranges; one Q/DQ pair serves
+    both), and skips for the overrides these ranges reach it as."""
+    consumers: dict = {}
+    for node in model.graph.node:
+        for name in node.input:
+            consumers[name] = consumers.get(name, 0) + 1
+    for node in model.graph.node:
+        if (node.op_type == "Relu" and node.name not in excluded and consumers[node.input[0]] == 1
+                and node.input[0] in ranges and node.output[0] in ranges):
+            ranges[node.input[0]] = ranges[node.output[0]]
+
+
 def quantize_int8(fp32_path, out_path, calibration: Iterable[np.ndarray], tensorrt: bool = False) -> Path:
     """Static int8 QDQ quantisation of the network, calibrated on ``calibration`` frames.
 
-    Weights per channel (int8, symmetric), activations uint8 over the 99.99th percentile range, biases
-    int32 (what ONNX Runtime's CPU kernels run fastest). ``tensorrt``: the form TensorRT's explicit int8
-    takes: activations int8 with zero point 0 (its parser: "zeroPt must be all zeros") and biases left in
-    float (it has no int32 dequantisation). The preprocessing, the first convolution, the final resize of
-    the logits and the argmax stay in float.
+    Weights per channel (int8, symmetric), activations uint8 over the 99.99th percentile range of
+    their magnitudes, biases int32 (what ONNX Runtime's CPU kernels run fastest). ``tensorrt``: the form
+    TensorRT's explicit int8 takes: activations int8 with zero point 0 (its parser: "zeroPt must be all
+    zeros") and biases left in float (it has no int32 dequantisation). The preprocessing, the first
+    convolution, the final resize of the logits and the argmax stay in float.
     """
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    with atomic_path(out_path) as tmp:
-        prepared = tmp.with_name(tmp.name + ".prep.onnx")
-        try:
-            quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
-            quantize_static(
-                str(prepared), str(tmp), _CalibrationReader(calibration), quant_format=QuantFormat.QDQ,
-                op_types_to_quantize=QUANTIZED_OPS, nodes_to_exclude=_float_nodes(onnx.load(str(prepared))),
-                per_channel=True, activation_type=QuantType.QInt8 if tensorrt else QuantType.QUInt8,
-                weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.Percentile,
-                extra_options={"ActivationSymmetric": tensorrt, "WeightSymmetric": True,
-                               "QuantizeBias": not tensorrt,
-                               "CalibPercentile": CALIBRATION_PERCENTILE,
-                               # histograms frame by frame: all activations of 8 full-size frames at
-                               # once need tens of GB for the large networks
-                               "CalibMaxIntermediateOutputs": 1})
-        finally:
-            if prepared.exists():
-                prepared.unlink()
+    frames = iter(calibration)
+    first = next(frames, None)
+    if first is None:
+        raise RailSegError("int8 needs calibration frames")
+    with atomic_path(out_path) as tmp, tempfile.TemporaryDirectory() as work:
+        prepared = Path(work) / "prepared.onnx"
+        quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
+        model = onnx.load(str(prepared))
+        excluded = _float_nodes(model)
+        ranges = _activation_ranges(prepared, itertools.chain([first], frames), Path(work))
+        _share_relu_ranges(model, excluded, ranges)
+        # the ranges reach quantize_static as overrides of every calibrated tensor (onnxruntime 1.17+;
+        # its calibration_cache_path is newer than the Jetson's 1.19); its own calibration, MinMax on
+        # the first frame, is then unused but cheap (ReduceMin/ReduceMax outputs) and never fails
+        quantize_static(
+            str(prepared), str(tmp), _CalibrationReader([first]), quant_format=QuantFormat.QDQ,
+            op_types_to_quantize=QUANTIZED_OPS, nodes_to_exclude=excluded,
+            per_channel=True, activation_type=QuantType.QInt8 if tensorrt else QuantType.QUInt8,
+            weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
+            extra_options={"ActivationSymmetric": tensorrt, "WeightSymmetric": True,
+                           "QuantizeBias": not tensorrt,
+                           "TensorQuantOverrides": {name: [{"rmin": low, "rmax": high}]
+                                                    for name, (low, high) in ranges.items()}})
     return Path(out_path)
 
 
