@@ -16,7 +16,7 @@ near end stands on its own track much nearer.
 """
 
 from dataclasses import dataclass
-from typing import FrozenSet, List, Optional, Tuple
+from typing import Any, FrozenSet, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -40,6 +40,8 @@ ALONGSIDE_SLACK_M = 5.0
 # touching objects of one class: split where the region's lower edge steps this much farther (see _column_parts)
 STEP_RATIO = 1.25
 STEP_M = 2.0
+JUMP_RATIO = 1.1   # ... from one column to the next (and JUMP_ROWS rows) the edge may pass to another object
+JUMP_ROWS = 2
 MIN_PART_COLUMNS = 3
 
 
@@ -126,21 +128,46 @@ def _rail_vehicle_on_track(labels: np.ndarray, camera: GroundCamera, path: Groun
     return on_track
 
 
+def _apart(a: float, b: float) -> bool:
+    """Two ground ranges (m) too far apart for one object's lower edge (``STEP_RATIO`` and ``STEP_M``)."""
+    near, far = min(a, b), max(a, b)
+    return bool(far > STEP_RATIO * near and far - near > STEP_M)
+
+
+def _edge_stretches(reach: np.ndarray, bottom: np.ndarray) -> List[List[Any]]:
+    """[lo, hi, nearest m] of the columns of one region whose lowest pixels (ground ``reach``, image row
+    ``bottom``) belong to one object. The edge is cut where it jumps (``JUMP_RATIO`` and ``STEP_M`` between
+    two columns, ``JUMP_ROWS`` rows: not the one-row staircase of a far slanted edge), and a stretch stays
+    with the one before it unless its nearest point and that one's are ``_apart``: under a car's body the
+    edge steps up from the wheels by up to about 20 %, and a car queued behind it shows beside that step by
+    less than ``STEP_RATIO`` but stands ``STEP_RATIO`` beyond the wheels."""
+    near, far = np.minimum(reach[:-1], reach[1:]), np.maximum(reach[:-1], reach[1:])
+    with np.errstate(invalid="ignore"):   # inf - inf: two columns above the horizon are no jump
+        strong = (far > STEP_RATIO * near) & (far - near > STEP_M)
+        jump = (far > JUMP_RATIO * near) & (far - near > STEP_M) & (np.abs(np.diff(bottom)) >= JUMP_ROWS)
+    cuts = np.concatenate([[0], np.flatnonzero(strong | jump) + 1, [len(reach)]])
+    stretches: List[List[Any]] = []
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        nearest = float(reach[a:b].min())
+        if stretches and not _apart(stretches[-1][2], nearest):
+            stretches[-1][1], stretches[-1][2] = int(b), min(stretches[-1][2], nearest)
+        else:
+            stretches.append([int(a), int(b), nearest])
+    return stretches
+
+
 def _column_parts(camera: GroundCamera, region: np.ndarray, x: int, y: int) -> List[Tuple[int, int]]:
     """Column ranges [lo, hi) of the box of ``region`` (its mask, at image offset x, y) that are objects of
-    their own: touching objects of one class are one connected region, but where the region's lowest pixel
-    steps up from one column to the next by ``STEP_RATIO`` of ground range (and ``STEP_M``), a farther
-    object shows beside a nearer one. A farther stretch between two nearer ones (the gap between a person's
-    legs, under a car's body) and stretches narrower than ``MIN_PART_COLUMNS`` stay with their neighbours."""
+    their own: touching objects of one class are one connected region, but where the region's lowest pixels
+    step from one object to a farther one (``_edge_stretches``), a farther object shows beside a nearer one.
+    A farther stretch between two nearer ones (the gap between a person's legs, under a car's body) and
+    stretches narrower than ``MIN_PART_COLUMNS`` stay with their neighbours."""
     present = region.any(axis=0)
     cols = np.flatnonzero(present)
     bottom = region.shape[0] - 1 - np.argmax(region[::-1, cols], axis=0)
     ground = camera.to_ground(np.column_stack([cols + x + 0.5, bottom + y + 0.5]).astype(np.float64))
     reach = np.where(np.isfinite(ground).all(axis=1), np.hypot(ground[:, 0], ground[:, 1]), np.inf)
-    near, far = np.minimum(reach[:-1], reach[1:]), np.maximum(reach[:-1], reach[1:])
-    with np.errstate(invalid="ignore"):   # inf - inf: two columns above the horizon are no step
-        steps = np.flatnonzero((far > STEP_RATIO * near) & (far - near > STEP_M)) + 1
-    parts = [[a, b] for a, b in zip(np.concatenate([[0], steps]), np.concatenate([steps, [len(cols)]]))]
+    parts = [(a, b) for a, b, _ in _edge_stretches(reach, bottom)]
     typical = [float(np.median(reach[a:b])) for a, b in parts]
     merged: List[List[int]] = []
     for i, (a, b) in enumerate(parts):

@@ -27,3 +27,13 @@ def test_a_region_far_taller_than_anything_on_the_track_is_no_obstacle(cam):
     assert [o.class_name for o in result.obstacles] == ["human"]
     scene = Scene(cam).track(curve(None)).box("on-rails", 60.0, 0.0, 3.0, 0.5 * MAX_HEIGHT_M)
     assert [o.class_name for o in TrackAhead().run(scene.labels(), cam).obstacles] == ["on-rails"]
+
+
+def test_a_car_queued_behind_another_is_an_obstacle_of_its_own(cam):
+    # under a car's body the lower edge steps up ~17 % from its wheels; the car queued behind, seen beside
+    # it, steps about 12 % from the body but stands a third beyond the wheels: two obstacles, two distances
+    scene = Scene(cam).track(curve(None)).box("car", 24.0, 0.0, 1.8, 1.5).box("car", 32.0, -1.2, 1.8, 1.5)
+    for y, width in ((0.0, 1.0), (0.825, 0.15), (-0.825, 0.15)):   # clearance 0.35 m between the wheels
+        scene.box("terrain", 23.99, y, width, 0.35)
+    cars = [o for o in TrackAhead().run(scene.labels(), cam).obstacles if o.class_name == "car"]
+    assert [round(o.distance_m) for o in cars] == [24, 32]
