@@ -156,9 +156,9 @@ def _edge_stretches(reach: np.ndarray, bottom: np.ndarray) -> List[List[Any]]:
     return stretches
 
 
-def _column_parts(camera: GroundCamera, region: np.ndarray, x: int, y: int) -> List[Tuple[int, int]]:
+def _column_parts(camera: GroundCamera, region: np.ndarray, x: int, y: int) -> List[Tuple[int, int, int, int]]:
     """Column ranges [lo, hi) of the box of ``region`` (its mask, at image offset x, y) that are objects of
-    their own: touching objects of one class are one connected region, but where the region's lowest pixels
+    their own, each with the column range of its bounding box (``_box_span``): touching objects of one class are one connected region, but where the region's lowest pixels
     step from one object to a farther one (``_edge_stretches``), a farther object shows beside a nearer one.
     A farther stretch between two nearer ones (the gap between a person's legs, under a car's body) and
     stretches narrower than ``MIN_PART_COLUMNS`` stay with their neighbours."""
@@ -180,19 +180,43 @@ def _column_parts(camera: GroundCamera, region: np.ndarray, x: int, y: int) -> L
             merged.append([a, b, enclosed])
     if merged and merged[-1][1] - merged[-1][0] < MIN_PART_COLUMNS and len(merged) > 1:
         merged[-2][1] = merged.pop()[1]
-    return [(int(cols[a]) + x, int(cols[b - 1]) + x + 1) for a, b, _ in merged]
+    spans = [(a, b) for a, b, _ in merged]
+    nearest = [float(reach[a:b].min()) for a, b in spans]
+    top = np.argmax(region[:, cols], axis=0)
+    boxes = [_box_span(top, spans, nearest, i) for i in range(len(spans))]
+    return [(int(cols[a]) + x, int(cols[b - 1]) + x + 1, int(cols[c]) + x, int(cols[d - 1]) + x + 1)
+            for (a, b), (c, d) in zip(spans, boxes)]
+
+
+def _box_span(top: np.ndarray, spans: List[Tuple[int, int]], nearest: List[float], i: int) -> Tuple[int, int]:
+    """The columns of part ``i``'s box: its own, and those of a nearer neighbour over which its top edge
+    (``top``: the region's top row per column) runs on without a step of ``JUMP_ROWS`` rows before that
+    neighbour's own top shows: the roof of a car queued behind another shows above the one in front. Where
+    no step shows, the tops cannot be told apart and the box stays the part's own."""
+    lo, hi = spans[i]
+    for side in (-1, 1):
+        j = i + side
+        if not 0 <= j < len(spans) or nearest[j] >= nearest[i]:
+            continue
+        start, stop = (lo - 1, spans[j][0] - 1) if side < 0 else (hi, spans[j][1])
+        ref, k = int(top[lo if side < 0 else hi - 1]), start
+        while k != stop and abs(int(top[k]) - ref) < JUMP_ROWS:
+            ref, k = int(top[k]), k + side
+        if k != stop:   # the neighbour's own top showed: the box reaches to where it did
+            lo, hi = (k + 1, hi) if side < 0 else (lo, k)
+    return lo, hi
 
 
 def _obstacle(labels: np.ndarray, camera: GroundCamera, path: GroundPath, components: np.ndarray, cid: int,
-              cls: int, part: Tuple[int, int, int, int], region_box: Tuple[int, int, int, int], mine: np.ndarray,
-              gauge_m: float) -> Optional[Obstacle]:
+              cls: int, part: Tuple[int, int, int, int], box_cols: Tuple[int, int],
+              region_box: Tuple[int, int, int, int], mine: np.ndarray, gauge_m: float) -> Optional[Obstacle]:
     """The obstacle that part ``part`` (x, y, w, h) of region ``cid`` (box ``region_box``) makes with its
-    contacts ``mine`` (u, v)."""
+    contacts ``mine`` (u, v); its bounding box spans columns ``box_cols`` [lo, hi)."""
     x, y, w, h = part
-    sub = components[y:y + h, x:x + w] == cid
-    rows, columns = np.flatnonzero(sub.any(axis=1)), np.flatnonzero(sub.any(axis=0))
-    area = int(np.count_nonzero(sub))
-    bbox = (x + int(columns[0]), y + int(rows[0]), x + int(columns[-1]) + 1, y + int(rows[-1]) + 1)
+    area = int(np.count_nonzero(components[y:y + h, x:x + w] == cid))
+    sub = components[y:y + h, box_cols[0]:box_cols[1]] == cid
+    rows = np.flatnonzero(sub.any(axis=1))
+    bbox = (box_cols[0], y + int(rows[0]), box_cols[1], y + int(rows[-1]) + 1)
     ground = camera.to_ground(mine)
     ok = np.isfinite(ground).all(axis=1)
     if not ok.any():
@@ -237,12 +261,12 @@ def find_obstacles(labels: np.ndarray, camera: GroundCamera, path: GroundPath, e
                 continue
             mine = pts[ids == cid][:, ::-1].astype(np.float64)  # (u, v)
             parts = _column_parts(camera, components[y:y + h, x:x + w] == cid, x, y)
-            for lo, hi in parts:
+            for lo, hi, box_lo, box_hi in parts:
                 inside = (mine[:, 0] >= lo) & (mine[:, 0] < hi)
                 if not inside.any():
                     continue
                 obstacle = _obstacle(labels, camera, path, components, cid, int(cls), (lo, y, hi - lo, h),
-                                     (x, y, w, h), mine[inside], gauge_m)
+                                     (box_lo, box_hi), (x, y, w, h), mine[inside], gauge_m)
                 if obstacle is not None and obstacle.pixels >= min_pixels:
                     found.append(obstacle)
     found.sort(key=lambda o: o.distance_m)

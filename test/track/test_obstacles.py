@@ -37,3 +37,7 @@ def test_a_car_queued_behind_another_is_an_obstacle_of_its_own(cam):
         scene.box("terrain", 23.99, y, width, 0.35)
     cars = [o for o in TrackAhead().run(scene.labels(), cam).obstacles if o.class_name == "car"]
     assert [round(o.distance_m) for o in cars] == [24, 32]
+    # its roof shows above the car in front: its box reaches to its own left edge, not only beside that car
+    left_edge = cam.project(np.array([[32.0, -0.3, 1.5]]))[0, 0]
+    assert cars[1].bbox[0] == pytest.approx(left_edge, abs=2)
+    assert cars[0].bbox[0] == pytest.approx(cam.project(np.array([[24.0, 0.9, 0.0]]))[0, 0], abs=2)
