@@ -169,17 +169,25 @@ def _column_parts(camera: GroundCamera, region: np.ndarray, x: int, y: int) -> L
     reach = np.where(np.isfinite(ground).all(axis=1), np.hypot(ground[:, 0], ground[:, 1]), np.inf)
     parts = [(a, b) for a, b, _ in _edge_stretches(reach, bottom)]
     typical = [float(np.median(reach[a:b])) for a, b in parts]
+    grounded = np.concatenate([[0], np.cumsum(np.isfinite(reach))])   # columns above the horizon stand nowhere
+
+    def narrow(a: int, b: int) -> bool:
+        return int(grounded[b] - grounded[a]) < MIN_PART_COLUMNS
+
     merged: List[List[int]] = []
     for i, (a, b) in enumerate(parts):
         enclosed = 0 < i < len(parts) - 1 and typical[i] > max(typical[i - 1], typical[i + 1])
-        joins_left = bool(merged) and (b - a < MIN_PART_COLUMNS or enclosed or merged[-1][2])
+        joins_left = bool(merged) and (narrow(a, b) or enclosed or merged[-1][2])
         if joins_left:
             merged[-1][1] = b
             merged[-1][2] = enclosed       # an enclosed stretch also takes the one after it
         else:
             merged.append([a, b, enclosed])
-    if merged and merged[-1][1] - merged[-1][0] < MIN_PART_COLUMNS and len(merged) > 1:
+    if len(merged) > 1 and narrow(*merged[-1][:2]):
         merged[-2][1] = merged.pop()[1]
+    if len(merged) > 1 and narrow(*merged[0][:2]):   # at either end alike (a truck's body beyond its wheels)
+        first = merged.pop(0)
+        merged[0][0] = first[0]
     spans = [(a, b) for a, b, _ in merged]
     nearest = [float(reach[a:b].min()) for a, b in spans]
     top = np.argmax(region[:, cols], axis=0)

@@ -41,3 +41,14 @@ def test_a_car_queued_behind_another_is_an_obstacle_of_its_own(cam):
     left_edge = cam.project(np.array([[32.0, -0.3, 1.5]]))[0, 0]
     assert cars[1].bbox[0] == pytest.approx(left_edge, abs=2)
     assert cars[0].bbox[0] == pytest.approx(cam.project(np.array([[24.0, 0.9, 0.0]]))[0, 0], abs=2)
+
+
+def test_a_body_beyond_the_wheels_at_either_end_stays_with_its_vehicle(cam):
+    # 7 cm of body beyond the wheels, 0.9 m up, is two columns 40 m ahead whose lowest pixels read 65 m, in
+    # the envelope: too narrow to be an object of its own, at the region's left end as at its right
+    scene = Scene(cam).track(curve(None)).box("truck", 40.0, 0.0, 2.0, 3.5)
+    for y in (0.965, -0.965):
+        scene.box("terrain", 39.99, y, 0.07, 0.9)
+    trucks = TrackAhead().run(scene.labels(), cam).obstacles
+    assert [round(o.distance_m) for o in trucks] == [40]
+    assert trucks[0].bbox[0] == pytest.approx(cam.project(np.array([[40.0, 1.0, 0.0]]))[0, 0], abs=1)
