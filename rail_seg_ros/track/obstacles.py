@@ -198,7 +198,7 @@ def _column_parts(camera: GroundCamera, region: np.ndarray, x: int, y: int) -> L
 
 def _box_span(top: np.ndarray, spans: List[Tuple[int, int]], nearest: List[float], i: int) -> Tuple[int, int]:
     """The columns of part ``i``'s box: its own, and those of a nearer neighbour over which its top edge
-    (``top``: the region's top row per column) runs on without a step of ``JUMP_ROWS`` rows before that
+    (``top``: the region's top row per column) runs on level, within ``JUMP_ROWS`` rows, before that
     neighbour's own top shows: the roof of a car queued behind another shows above the one in front. Where
     no step shows, the tops cannot be told apart and the box stays the part's own."""
     lo, hi = spans[i]
@@ -207,9 +207,9 @@ def _box_span(top: np.ndarray, spans: List[Tuple[int, int]], nearest: List[float
         if not 0 <= j < len(spans) or nearest[j] >= nearest[i]:
             continue
         start, stop = (lo - 1, spans[j][0] - 1) if side < 0 else (hi, spans[j][1])
-        ref, k = int(top[lo if side < 0 else hi - 1]), start
+        ref, k = int(top[lo if side < 0 else hi - 1]), start   # a fixed row: a blob's sloping top is no roof
         while k != stop and abs(int(top[k]) - ref) < JUMP_ROWS:
-            ref, k = int(top[k]), k + side
+            k += side
         if k != stop:   # the neighbour's own top showed: the box reaches to where it did
             lo, hi = (k + 1, hi) if side < 0 else (lo, k)
     return lo, hi

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from rail_seg_ros.track import TrackAhead
-from rail_seg_ros.track.obstacles import MAX_HEIGHT_M, _standing_heights
+from rail_seg_ros.track.obstacles import MAX_HEIGHT_M, _box_span, _standing_heights
 
 from .conftest import Scene, curve
 
@@ -52,3 +52,12 @@ def test_a_body_beyond_the_wheels_at_either_end_stays_with_its_vehicle(cam):
     trucks = TrackAhead().run(scene.labels(), cam).obstacles
     assert [round(o.distance_m) for o in trucks] == [40]
     assert trucks[0].bbox[0] == pytest.approx(cam.project(np.array([[40.0, 1.0, 0.0]]))[0, 0], abs=1)
+
+
+def test_a_box_runs_over_a_nearer_neighbour_only_where_a_level_top_ends_in_a_step():
+    spans, nearest = [(0, 10), (10, 16)], [13.0, 32.0]    # a near part, then a farther one beside it
+    level = np.array([157] * 4 + [142] * 6 + [142] * 6)   # the farther one's roof over the near one's columns
+    assert _box_span(level, spans, nearest, 1) == (4, 16) and _box_span(level, spans, nearest, 0) == (0, 10)
+    sloping = np.concatenate([[175, 175], np.arange(160, 146, -1)])   # a blob's top, a row a column: no roof
+    assert _box_span(sloping, spans, nearest, 1) == (9, 16)
+    assert _box_span(np.full(16, 142), spans, nearest, 1) == (10, 16)   # no step at all: tops not told apart
