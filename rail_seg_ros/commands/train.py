@@ -19,6 +19,7 @@ Data (--data, --val):
   pairs:ROOT       ROOT/images/ + ROOT/labels/ matched by stem (or IMAGES_DIR:LABELS_DIR)
   bag:PATH         a rosbag2 with /camera/image_raw and /camera/labels_gt (frames without gt skipped)
   synth:N          N synthetic scenes (seeds 0..N-1) rendered at --size and kept in memory
+                   (--synth-track-obstacles P: a share P of them with an obstacle on the ego track)
 Without --val: synth:N validates on max(8, min(100, N/5)) scenes with seeds 1000000 and up (never
 training seeds); other data hold out a seeded 10 % of the frames. Frames are resized to --size (image
 bilinear, labels nearest); validation mIoU (Cityscapes definition) is measured at --size.
@@ -43,6 +44,7 @@ Examples:
 _RUN_OPTIONS = ("model", "recipe", "init", "data", "val", "split", "val_split", "epochs", "batch", "optimizer", "lr",
                 "lr_end", "momentum", "weight_decay", "schedule", "power", "loss", "ohem_thresh", "ohem_min_kept",
                 "aux", "aux_weight", "size", "augment", "label_set", "reinit_classifier", "val_fraction", "seed",
+                "synth_track_obstacles",
                 "amp", "channels_last")
 _RUNTIME_OPTIONS = ("out", "device", "workers", "threads", "cache_gb")
 
@@ -99,6 +101,10 @@ def _add_data_options(g: Any, d: Any) -> None:
     g.add_argument("--val-split", metavar="NAME", help="dataset split folder of --val (cityscapes default: val)")
     g.add_argument("--val-fraction", type=float, metavar="F",
                    help=f"share of --data held out for validation without --val (default: {d.val_fraction})")
+    g.add_argument("--synth-track-obstacles", type=float, metavar="P",
+                   help="synth:N: share of the training scenes with a person, car or truck standing on the ego "
+                        "track ahead (as rail-seg synth --track-obstacles; validation scenes stay the default "
+                        f"ones; default: {d.synth_track_obstacles:g})")
     g.add_argument("--size", metavar="HxW", help=f"training and card input size (default: {d.size[0]}x{d.size[1]}); "
                                                  "multiples of 16 (squeezenas) or 32 (fast_scnn)")
     g.add_argument("--augment", metavar="LIST",

@@ -16,7 +16,7 @@ near end stands on its own track much nearer.
 """
 
 from dataclasses import dataclass
-from typing import FrozenSet, List, Optional, Tuple
+from typing import Any, FrozenSet, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -40,6 +40,8 @@ ALONGSIDE_SLACK_M = 5.0
 # touching objects of one class: split where the region's lower edge steps this much farther (see _column_parts)
 STEP_RATIO = 1.25
 STEP_M = 2.0
+JUMP_RATIO = 1.1   # ... from one column to the next (and JUMP_ROWS rows) the edge may pass to another object
+JUMP_ROWS = 2
 MIN_PART_COLUMNS = 3
 
 
@@ -126,46 +128,103 @@ def _rail_vehicle_on_track(labels: np.ndarray, camera: GroundCamera, path: Groun
     return on_track
 
 
-def _column_parts(camera: GroundCamera, region: np.ndarray, x: int, y: int) -> List[Tuple[int, int]]:
+def _apart(a: float, b: float) -> bool:
+    """Two ground ranges (m) too far apart for one object's lower edge (``STEP_RATIO`` and ``STEP_M``)."""
+    near, far = min(a, b), max(a, b)
+    return bool(far > STEP_RATIO * near and far - near > STEP_M)
+
+
+def _edge_stretches(reach: np.ndarray, bottom: np.ndarray) -> List[List[Any]]:
+    """[lo, hi, nearest m] of the columns of one region whose lowest pixels (ground ``reach``, image row
+    ``bottom``) belong to one object. The edge is cut where it jumps (``JUMP_RATIO`` and ``STEP_M`` between
+    two columns, ``JUMP_ROWS`` rows: not the one-row staircase of a far slanted edge), and a stretch stays
+    with the one before it unless its nearest point and that one's are ``_apart``: under a car's body the
+    edge steps up from the wheels by up to about 20 %, and a car queued behind it shows beside that step by
+    less than ``STEP_RATIO`` but stands ``STEP_RATIO`` beyond the wheels."""
+    near, far = np.minimum(reach[:-1], reach[1:]), np.maximum(reach[:-1], reach[1:])
+    with np.errstate(invalid="ignore"):   # inf - inf: two columns above the horizon are no jump
+        strong = (far > STEP_RATIO * near) & (far - near > STEP_M)
+        jump = (far > JUMP_RATIO * near) & (far - near > STEP_M) & (np.abs(np.diff(bottom)) >= JUMP_ROWS)
+    cuts = np.concatenate([[0], np.flatnonzero(strong | jump) + 1, [len(reach)]])
+    stretches: List[List[Any]] = []
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        nearest = float(reach[a:b].min())
+        if stretches and not _apart(stretches[-1][2], nearest):
+            stretches[-1][1], stretches[-1][2] = int(b), min(stretches[-1][2], nearest)
+        else:
+            stretches.append([int(a), int(b), nearest])
+    return stretches
+
+
+def _column_parts(camera: GroundCamera, region: np.ndarray, x: int, y: int) -> List[Tuple[int, int, int, int]]:
     """Column ranges [lo, hi) of the box of ``region`` (its mask, at image offset x, y) that are objects of
-    their own: touching objects of one class are one connected region, but where the region's lowest pixel
-    steps up from one column to the next by ``STEP_RATIO`` of ground range (and ``STEP_M``), a farther
-    object shows beside a nearer one. A farther stretch between two nearer ones (the gap between a person's
-    legs, under a car's body) and stretches narrower than ``MIN_PART_COLUMNS`` stay with their neighbours."""
+    their own, each with the column range of its bounding box (``_box_span``): touching objects of one class are one connected region, but where the region's lowest pixels
+    step from one object to a farther one (``_edge_stretches``), a farther object shows beside a nearer one.
+    A farther stretch between two nearer ones (the gap between a person's legs, under a car's body) and
+    stretches narrower than ``MIN_PART_COLUMNS`` stay with their neighbours."""
     present = region.any(axis=0)
     cols = np.flatnonzero(present)
     bottom = region.shape[0] - 1 - np.argmax(region[::-1, cols], axis=0)
     ground = camera.to_ground(np.column_stack([cols + x + 0.5, bottom + y + 0.5]).astype(np.float64))
     reach = np.where(np.isfinite(ground).all(axis=1), np.hypot(ground[:, 0], ground[:, 1]), np.inf)
-    near, far = np.minimum(reach[:-1], reach[1:]), np.maximum(reach[:-1], reach[1:])
-    with np.errstate(invalid="ignore"):   # inf - inf: two columns above the horizon are no step
-        steps = np.flatnonzero((far > STEP_RATIO * near) & (far - near > STEP_M)) + 1
-    parts = [[a, b] for a, b in zip(np.concatenate([[0], steps]), np.concatenate([steps, [len(cols)]]))]
+    parts = [(a, b) for a, b, _ in _edge_stretches(reach, bottom)]
     typical = [float(np.median(reach[a:b])) for a, b in parts]
+    grounded = np.concatenate([[0], np.cumsum(np.isfinite(reach))])   # columns above the horizon stand nowhere
+
+    def narrow(a: int, b: int) -> bool:
+        return int(grounded[b] - grounded[a]) < MIN_PART_COLUMNS
+
     merged: List[List[int]] = []
     for i, (a, b) in enumerate(parts):
         enclosed = 0 < i < len(parts) - 1 and typical[i] > max(typical[i - 1], typical[i + 1])
-        joins_left = bool(merged) and (b - a < MIN_PART_COLUMNS or enclosed or merged[-1][2])
+        joins_left = bool(merged) and (narrow(a, b) or enclosed or merged[-1][2])
         if joins_left:
             merged[-1][1] = b
             merged[-1][2] = enclosed       # an enclosed stretch also takes the one after it
         else:
             merged.append([a, b, enclosed])
-    if merged and merged[-1][1] - merged[-1][0] < MIN_PART_COLUMNS and len(merged) > 1:
+    if len(merged) > 1 and narrow(*merged[-1][:2]):
         merged[-2][1] = merged.pop()[1]
-    return [(int(cols[a]) + x, int(cols[b - 1]) + x + 1) for a, b, _ in merged]
+    if len(merged) > 1 and narrow(*merged[0][:2]):   # at either end alike (a truck's body beyond its wheels)
+        first = merged.pop(0)
+        merged[0][0] = first[0]
+    spans = [(a, b) for a, b, _ in merged]
+    nearest = [float(reach[a:b].min()) for a, b in spans]
+    top = np.argmax(region[:, cols], axis=0)
+    boxes = [_box_span(top, spans, nearest, i) for i in range(len(spans))]
+    return [(int(cols[a]) + x, int(cols[b - 1]) + x + 1, int(cols[c]) + x, int(cols[d - 1]) + x + 1)
+            for (a, b), (c, d) in zip(spans, boxes)]
+
+
+def _box_span(top: np.ndarray, spans: List[Tuple[int, int]], nearest: List[float], i: int) -> Tuple[int, int]:
+    """The columns of part ``i``'s box: its own, and those of a nearer neighbour over which its top edge
+    (``top``: the region's top row per column) runs on level, within ``JUMP_ROWS`` rows, before that
+    neighbour's own top shows: the roof of a car queued behind another shows above the one in front. Where
+    no step shows, the tops cannot be told apart and the box stays the part's own."""
+    lo, hi = spans[i]
+    for side in (-1, 1):
+        j = i + side
+        if not 0 <= j < len(spans) or nearest[j] >= nearest[i]:
+            continue
+        start, stop = (lo - 1, spans[j][0] - 1) if side < 0 else (hi, spans[j][1])
+        ref, k = int(top[lo if side < 0 else hi - 1]), start   # a fixed row: a blob's sloping top is no roof
+        while k != stop and abs(int(top[k]) - ref) < JUMP_ROWS:
+            k += side
+        if k != stop:   # the neighbour's own top showed: the box reaches to where it did
+            lo, hi = (k + 1, hi) if side < 0 else (lo, k)
+    return lo, hi
 
 
 def _obstacle(labels: np.ndarray, camera: GroundCamera, path: GroundPath, components: np.ndarray, cid: int,
-              cls: int, part: Tuple[int, int, int, int], region_box: Tuple[int, int, int, int], mine: np.ndarray,
-              gauge_m: float) -> Optional[Obstacle]:
+              cls: int, part: Tuple[int, int, int, int], box_cols: Tuple[int, int],
+              region_box: Tuple[int, int, int, int], mine: np.ndarray, gauge_m: float) -> Optional[Obstacle]:
     """The obstacle that part ``part`` (x, y, w, h) of region ``cid`` (box ``region_box``) makes with its
-    contacts ``mine`` (u, v)."""
+    contacts ``mine`` (u, v); its bounding box spans columns ``box_cols`` [lo, hi)."""
     x, y, w, h = part
-    sub = components[y:y + h, x:x + w] == cid
-    rows, columns = np.flatnonzero(sub.any(axis=1)), np.flatnonzero(sub.any(axis=0))
-    area = int(np.count_nonzero(sub))
-    bbox = (x + int(columns[0]), y + int(rows[0]), x + int(columns[-1]) + 1, y + int(rows[-1]) + 1)
+    area = int(np.count_nonzero(components[y:y + h, x:x + w] == cid))
+    sub = components[y:y + h, box_cols[0]:box_cols[1]] == cid
+    rows = np.flatnonzero(sub.any(axis=1))
+    bbox = (box_cols[0], y + int(rows[0]), box_cols[1], y + int(rows[-1]) + 1)
     ground = camera.to_ground(mine)
     ok = np.isfinite(ground).all(axis=1)
     if not ok.any():
@@ -210,12 +269,12 @@ def find_obstacles(labels: np.ndarray, camera: GroundCamera, path: GroundPath, e
                 continue
             mine = pts[ids == cid][:, ::-1].astype(np.float64)  # (u, v)
             parts = _column_parts(camera, components[y:y + h, x:x + w] == cid, x, y)
-            for lo, hi in parts:
+            for lo, hi, box_lo, box_hi in parts:
                 inside = (mine[:, 0] >= lo) & (mine[:, 0] < hi)
                 if not inside.any():
                     continue
                 obstacle = _obstacle(labels, camera, path, components, cid, int(cls), (lo, y, hi - lo, h),
-                                     (x, y, w, h), mine[inside], gauge_m)
+                                     (box_lo, box_hi), (x, y, w, h), mine[inside], gauge_m)
                 if obstacle is not None and obstacle.pixels >= min_pixels:
                     found.append(obstacle)
     found.sort(key=lambda o: o.distance_m)

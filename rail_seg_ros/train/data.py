@@ -122,24 +122,27 @@ def _bar(iterable: Any, total: Optional[int], desc: str, progress: bool) -> Any:
 
 
 def synth_frames(count: int, size: Tuple[int, int], first_seed: int = 0, progress: bool = False,
-                 name: str = "") -> MemoryFrameSource:
-    """``count`` synthetic scenes rendered at ``size`` with seeds ``first_seed``..``first_seed + count - 1``."""
+                 name: str = "", track_obstacles: float = 0.0) -> MemoryFrameSource:
+    """``count`` synthetic scenes rendered at ``size`` with seeds ``first_seed``..``first_seed + count - 1``;
+    ``track_obstacles`` > 0: that share of them has a person, car or truck on the ego track ahead
+    (``SceneConfig.p_track_obstacle``; the rest of each scene is the default one of its seed)."""
     try:
-        from ..synth import render_scene
+        from ..synth import SceneConfig, render_scene
     except ImportError as exc:
         raise RailSegError(f"synthetic scenes are not available ({exc})") from None
     height, width = size
     seeds = range(first_seed, first_seed + count)
+    scene = SceneConfig(p_track_obstacle=track_obstacles) if track_obstacles > 0 else None
     desc = f"rendering {name or 'synth'}"
     processes = min(_cpu_count(), 8, count // 24)
     if processes < 2:
-        scenes = _bar((render_scene(height, width, seed) for seed in seeds), count, desc, progress)
+        scenes = _bar((render_scene(height, width, seed, scene) for seed in seeds), count, desc, progress)
         return _stack([resize_pair(rgb, labels, size) for rgb, labels in scenes], name or f"synth:{count}")
     # Scenes are drawn in Python (the GIL): render in processes. "spawn" starts clean interpreters that
     # import only rail_seg_ros.synth, safe beside torch's threads.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(processes, mp_context=context) as pool:
-        scenes = pool.map(render_scene, [height] * count, [width] * count, seeds, chunksize=8)
+        scenes = pool.map(render_scene, [height] * count, [width] * count, seeds, [scene] * count, chunksize=8)
         pairs = [resize_pair(rgb, labels, size) for rgb, labels in _bar(scenes, count, desc, progress)]
     return _stack(pairs, name or f"synth:{count}")
 
@@ -191,14 +194,16 @@ def build_frames(spec: str, config: TrainConfig, role: str = "train", progress: 
                  warn: Callable[[str], None] = print) -> FrameSource:
     """The frames of a ``--data`` / ``--val`` spec at the config's size.
 
-    synth:N renders seeds 0..N-1 for training and 1_000_000.. for validation.
+    synth:N renders seeds 0..N-1 for training (``config.synth_track_obstacles`` of them with an obstacle on
+    the ego track) and 1_000_000.. for validation (default scenes, so validation mIoU stays comparable).
     """
     kind, arg = parse_data_spec(spec, "--val" if role == "val" else "--data")
     size = tuple(config.size)
     lut = label_lut(get_label_set(config.label_set).num_classes)
     if kind == "synth":
         first = SYNTH_VAL_SEED if role == "val" else 0
-        return synth_frames(int(arg), size, first, progress, name=f"{role} synth:{arg}")
+        obstacles = 0.0 if role == "val" else config.synth_track_obstacles
+        return synth_frames(int(arg), size, first, progress, name=f"{role} synth:{arg}", track_obstacles=obstacles)
     arg = os.path.expanduser(arg)  # railsem19:~/data is not expanded by the shell
     if kind == "bag":
         return bag_frames(arg, size, lut, progress, warn)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from rail_seg_ros.track import TrackAhead
-from rail_seg_ros.track.obstacles import MAX_HEIGHT_M, _standing_heights
+from rail_seg_ros.track.obstacles import MAX_HEIGHT_M, _box_span, _standing_heights
 
 from .conftest import Scene, curve
 
@@ -27,3 +27,37 @@ def test_a_region_far_taller_than_anything_on_the_track_is_no_obstacle(cam):
     assert [o.class_name for o in result.obstacles] == ["human"]
     scene = Scene(cam).track(curve(None)).box("on-rails", 60.0, 0.0, 3.0, 0.5 * MAX_HEIGHT_M)
     assert [o.class_name for o in TrackAhead().run(scene.labels(), cam).obstacles] == ["on-rails"]
+
+
+def test_a_car_queued_behind_another_is_an_obstacle_of_its_own(cam):
+    # under a car's body the lower edge steps up ~17 % from its wheels; the car queued behind, seen beside
+    # it, steps about 12 % from the body but stands a third beyond the wheels: two obstacles, two distances
+    scene = Scene(cam).track(curve(None)).box("car", 24.0, 0.0, 1.8, 1.5).box("car", 32.0, -1.2, 1.8, 1.5)
+    for y, width in ((0.0, 1.0), (0.825, 0.15), (-0.825, 0.15)):   # clearance 0.35 m between the wheels
+        scene.box("terrain", 23.99, y, width, 0.35)
+    cars = [o for o in TrackAhead().run(scene.labels(), cam).obstacles if o.class_name == "car"]
+    assert [round(o.distance_m) for o in cars] == [24, 32]
+    # its roof shows above the car in front: its box reaches to its own left edge, not only beside that car
+    left_edge = cam.project(np.array([[32.0, -0.3, 1.5]]))[0, 0]
+    assert cars[1].bbox[0] == pytest.approx(left_edge, abs=2)
+    assert cars[0].bbox[0] == pytest.approx(cam.project(np.array([[24.0, 0.9, 0.0]]))[0, 0], abs=2)
+
+
+def test_a_body_beyond_the_wheels_at_either_end_stays_with_its_vehicle(cam):
+    # 7 cm of body beyond the wheels, 0.9 m up, is two columns 40 m ahead whose lowest pixels read 65 m, in
+    # the envelope: too narrow to be an object of its own, at the region's left end as at its right
+    scene = Scene(cam).track(curve(None)).box("truck", 40.0, 0.0, 2.0, 3.5)
+    for y in (0.965, -0.965):
+        scene.box("terrain", 39.99, y, 0.07, 0.9)
+    trucks = TrackAhead().run(scene.labels(), cam).obstacles
+    assert [round(o.distance_m) for o in trucks] == [40]
+    assert trucks[0].bbox[0] == pytest.approx(cam.project(np.array([[40.0, 1.0, 0.0]]))[0, 0], abs=1)
+
+
+def test_a_box_runs_over_a_nearer_neighbour_only_where_a_level_top_ends_in_a_step():
+    spans, nearest = [(0, 10), (10, 16)], [13.0, 32.0]    # a near part, then a farther one beside it
+    level = np.array([157] * 4 + [142] * 6 + [142] * 6)   # the farther one's roof over the near one's columns
+    assert _box_span(level, spans, nearest, 1) == (4, 16) and _box_span(level, spans, nearest, 0) == (0, 10)
+    sloping = np.concatenate([[175, 175], np.arange(160, 146, -1)])   # a blob's top, a row a column: no roof
+    assert _box_span(sloping, spans, nearest, 1) == (9, 16)
+    assert _box_span(np.full(16, 142), spans, nearest, 1) == (10, 16)   # no step at all: tops not told apart

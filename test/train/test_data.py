@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
+from rail_seg_ros.errors import RailSegError
 from rail_seg_ros.train.config import make_config
 from rail_seg_ros.train.data import SYNTH_VAL_SEED, build_datasets, build_frames
 from rail_seg_ros.train.loop import train
@@ -21,6 +22,22 @@ def test_synth_validation_never_uses_training_seeds():
     rgb, labels = synth.render_scene(SIZE[0], SIZE[1], SYNTH_VAL_SEED)
     assert np.array_equal(val_frames.get(0)[0], rgb) and np.array_equal(val_frames.get(0)[1], labels)
     assert np.array_equal(train_frames.get(2)[0], synth.render_scene(SIZE[0], SIZE[1], 2)[0])
+
+
+def test_synth_track_obstacles_stand_in_the_training_scenes_only():
+    synth = pytest.importorskip("rail_seg_ros.synth")
+    config = make_config("squeezenas_mac_small", data="synth:2", size=SIZE, synth_track_obstacles=1.0)
+    train_frames, val_frames = build_datasets(config)
+    with_obstacle = synth.SceneConfig(p_track_obstacle=1.0)
+    for seed in range(2):
+        rgb, labels = synth.render_scene(SIZE[0], SIZE[1], seed, with_obstacle)
+        assert np.array_equal(train_frames.get(seed)[1], labels)
+        assert not np.array_equal(labels, synth.render_scene(SIZE[0], SIZE[1], seed)[1])  # the obstacle is drawn
+    assert np.array_equal(val_frames.get(0)[1], synth.render_scene(SIZE[0], SIZE[1], SYNTH_VAL_SEED)[1])
+    with pytest.raises(RailSegError, match="synth-track-obstacles"):
+        make_config("squeezenas_mac_small", data="pairs:/x", size=SIZE, synth_track_obstacles=0.5)
+    with pytest.raises(RailSegError, match="from 0 to 1"):
+        make_config("squeezenas_mac_small", data="synth:2", size=SIZE, synth_track_obstacles=1.5)
 
 
 def test_bag_frames_with_ground_truth(tmp_path):
