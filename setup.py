@@ -11,7 +11,7 @@ PACKAGE = "rail_seg_ros"
 # Python headers still installs and runs the numpy fallback. No FMA contraction: the loop must round like
 # numpy's float32 arithmetic, on x86 and on the Jetson's aarch64 alike.
 SPARSE_HEAD = Extension(PACKAGE + "._sparse_head", ["rail_seg_ros/_sparse_head.c"], optional=True,
-                        extra_compile_args=["-O3", "-ffp-contract=off"])
+                        extra_compile_args=["-O3", "-ffp-contract=off", "-pthread"], extra_link_args=["-pthread"])
 
 
 def files(pattern):

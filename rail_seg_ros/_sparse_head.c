@@ -4,11 +4,13 @@
  * cell (y0[y], x0[x]); where its four corners share one label the pixel gets it, else the argmax over the
  * cell's candidate classes of the bilinearly interpolated logits, computed in float32 in torch's order of
  * operations ((v00 * x0 + v01 * x1) * y0 + (v10 * x0 + v11 * x1) * y1), first index on ties.
- * Plain C and the buffer protocol: no numpy headers, builds for any CPython >= 3.8.
+ * Plain C and the buffer protocol: no numpy headers, builds for any CPython >= 3.8. With threads > 1 the
+ * output rows are split where the cell row changes, so no two threads touch one cell's cache.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <float.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,13 +48,29 @@ static void column_spans(const int64_t *x0, Py_ssize_t width, Py_ssize_t low_w, 
     for (x = 0; x < width; x++) end[x0[x]] = x + 1;
 }
 
-static void sample(const float *logits, const uint8_t *low, const int64_t *y0, const float *wy, const int64_t *x0,
-                   const float *wx, uint8_t *out, Py_ssize_t height, Py_ssize_t width, int channels,
-                   Py_ssize_t low_h, Py_ssize_t low_w, int8_t *count, uint8_t *classes, Py_ssize_t *begin,
-                   Py_ssize_t *end) {
-    Py_ssize_t plane = low_h * low_w, y, x, j;
-    column_spans(x0, width, low_w, begin, end);
-    for (y = 0; y < height; y++) {
+typedef struct {
+    const float *logits;
+    const uint8_t *low;
+    const int64_t *y0, *x0;
+    const float *wy, *wx;
+    uint8_t *out;
+    Py_ssize_t first_row, end_row, width, low_h, low_w;
+    int channels;
+    int8_t *count;      /* per cell: -1 not seen yet, 0 uniform, else its number of candidates */
+    uint8_t *classes;   /* per cell: its candidates, ascending */
+    const Py_ssize_t *begin, *end;
+} Job;
+
+static void sample(const Job *job) {
+    const float *logits = job->logits, *wy = job->wy, *wx = job->wx;
+    const uint8_t *low = job->low;
+    const int64_t *y0 = job->y0;
+    const Py_ssize_t *begin = job->begin, *end = job->end;
+    Py_ssize_t width = job->width, low_h = job->low_h, low_w = job->low_w, plane = low_h * low_w, y, x, j;
+    int channels = job->channels;
+    int8_t *count = job->count;
+    uint8_t *classes = job->classes, *out = job->out;
+    for (y = job->first_row; y < job->end_row; y++) {
         Py_ssize_t i = y0[y], i1 = i + 1 < low_h ? i + 1 : low_h - 1;
         float fy1 = wy[y], fy0 = 1.0f - fy1;
         uint8_t *row = out + y * width;
@@ -91,6 +109,38 @@ static void sample(const float *logits, const uint8_t *low, const int64_t *y0, c
     }
 }
 
+static void *run_job(void *job) {
+    sample((const Job *)job);
+    return NULL;
+}
+
+/* Rows [0, height) in up to ``threads`` bands that start where the cell row changes; the last band here. */
+static void sample_rows(Job job, Py_ssize_t height, int threads) {
+    pthread_t workers[8];
+    Job jobs[8];
+    int started = 0, k;
+    Py_ssize_t start = 0;
+    if (threads > 8) threads = 8;
+    for (k = 1; k < threads; k++) {
+        Py_ssize_t stop = height * k / threads;
+        while (stop > start && stop < height && job.y0[stop] == job.y0[stop - 1]) stop++;
+        if (stop <= start || stop >= height) continue;
+        jobs[started] = job;
+        jobs[started].first_row = start;
+        jobs[started].end_row = stop;
+        if (pthread_create(&workers[started], NULL, run_job, &jobs[started]) != 0) {
+            sample(&jobs[started]); /* no thread: do the band here */
+        } else {
+            started++;
+        }
+        start = stop;
+    }
+    job.first_row = start;
+    job.end_row = height;
+    sample(&job);
+    for (k = 0; k < started; k++) pthread_join(workers[k], NULL);
+}
+
 static int check(Py_buffer *buffer, Py_ssize_t items, Py_ssize_t itemsize, const char *name) {
     if (buffer->len != items * itemsize) {
         PyErr_Format(PyExc_ValueError, "sparse head: %s has %zd bytes, expected %zd", name, buffer->len,
@@ -116,12 +166,12 @@ static int in_range(Py_buffer *index, Py_ssize_t items, Py_ssize_t size, const c
 
 static PyObject *labels(PyObject *self, PyObject *args) {
     Py_buffer logits, low, y0, wy, x0, wx, out;
-    int channels;
+    int channels, threads = 1;
     Py_ssize_t low_h, low_w, height, width;
     PyObject *result = NULL;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*w*inn", &logits, &low, &y0, &wy, &x0, &wx, &out, &channels, &low_h,
-                          &low_w))
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*w*inn|i", &logits, &low, &y0, &wy, &x0, &wx, &out, &channels, &low_h,
+                          &low_w, &threads))
         return NULL;
     height = y0.len / (Py_ssize_t)sizeof(int64_t);
     width = x0.len / (Py_ssize_t)sizeof(int64_t);
@@ -137,10 +187,12 @@ static PyObject *labels(PyObject *self, PyObject *args) {
         if (count == NULL || classes == NULL || spans == NULL) {
             PyErr_NoMemory();
         } else {
+            Job job = {logits.buf, low.buf, y0.buf, x0.buf, wy.buf, wx.buf, out.buf, 0, height, width, low_h,
+                       low_w, channels, count, classes, spans, spans + low_w};
             memset(count, -1, (size_t)(low_h * low_w));
+            column_spans(x0.buf, width, low_w, spans, spans + low_w);
             Py_BEGIN_ALLOW_THREADS
-            sample(logits.buf, low.buf, y0.buf, wy.buf, x0.buf, wx.buf, out.buf, height, width, channels, low_h,
-                   low_w, count, classes, spans, spans + low_w);
+            sample_rows(job, height, threads);
             Py_END_ALLOW_THREADS
             result = Py_None;
             Py_INCREF(result);

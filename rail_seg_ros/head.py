@@ -21,6 +21,7 @@ are interpolated: by a small C loop (``_sparse_head.c``, built by the package's 
 points and bilinearly interpolated between them (an approximation, see :func:`sparse_confidence`).
 """
 
+import os
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
@@ -32,6 +33,8 @@ except ImportError:
 
 # whether sparse_labels uses the compiled loop by default
 COMPILED = _compiled is not None
+# threads of the compiled loop: it runs between inferences, when the runtime's threads are idle
+THREADS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)))
 
 # names of the low-resolution graph's outputs (graph.LowResolutionGraph exports them)
 LOW_LOGITS = "low_logits"
@@ -104,7 +107,7 @@ def sparse_labels(logits: np.ndarray, out_size: Tuple[int, int], extent: Optiona
             raise RuntimeError("the compiled sparse head is not built (pip install -e . builds it)")
         labels = np.empty((height, width), np.uint8)
         _compiled.labels(np.ascontiguousarray(logits, dtype=np.float32), low_labels, y0, wy, x0, wx, labels,
-                         channels, low_h, low_w)
+                         channels, low_h, low_w, THREADS)
         return labels
     return _numpy_labels(logits, low_labels, (y0, wy), (x0, x1, wx))
 

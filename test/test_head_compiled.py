@@ -37,6 +37,21 @@ def test_both_implementations_give_the_same_labels():
     assert (sparse_labels(logits, camera, compiled=True) == sparse_labels(logits, camera, compiled=False)).all()
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3, 8])
+def test_any_number_of_threads_gives_the_same_labels(threads, monkeypatch):
+    """Bands of output rows start where the cell row changes, so threads never share a cell."""
+    if head._compiled is None:
+        pytest.skip("the compiled sparse head is not built here")
+    rng = np.random.default_rng(threads)
+    for low, out in (((128, 256), (1080, 1920)), ((3, 5), (7, 9)), ((2, 40), (200, 33)), ((36, 64), (288, 512))):
+        logits = blocky_logits(rng, 19, *low)
+        monkeypatch.setattr(head, "THREADS", 1)
+        one = sparse_labels(logits, out, compiled=True)
+        monkeypatch.setattr(head, "THREADS", threads)
+        assert (sparse_labels(logits, out, compiled=True) == one).all(), (threads, low, out)
+        assert (one == sparse_labels(logits, out, compiled=False)).all()
+
+
 def test_the_compiled_loop_checks_its_buffers():
     if head._compiled is None:
         pytest.skip("the compiled sparse head is not built here")
