@@ -459,33 +459,13 @@ def fill_compressed_msg(msg, array: np.ndarray, encoding: str, fmt: str = "jpeg"
     return msg
 
 
-def message_buffer(shape: Tuple[int, ...]) -> np.ndarray:
-    """A uint8 array of ``shape`` whose memory is an ``array.array('B')``: :func:`fill_image_msg` gives an
-    rclpy message that array itself instead of a copy (for outputs written in place, OpenCV's ``dst=``)."""
-    return np.frombuffer(_array_module.array("B", bytes(int(np.prod(shape)))), np.uint8).reshape(shape)
-
-
-def _backing_array(flat: np.ndarray):
-    """The ``array.array('B')`` that ``flat`` covers exactly (a :func:`message_buffer`), else None."""
-    base = flat
-    while isinstance(base, np.ndarray):
-        base = base.base
-    data = base.obj if isinstance(base, memoryview) else base
-    if (isinstance(data, _array_module.array) and data.typecode == "B" and len(data) == flat.size
-            and flat.flags.c_contiguous and flat.__array_interface__["data"][0] == data.buffer_info()[0]):
-        return data
-    return None
-
-
 def _set_data(msg, flat: np.ndarray) -> None:
     """``msg.data = flat`` without per-element conversion (see :func:`fill_image_msg`)."""
     if hasattr(msg, "__msgtype__"):  # rosbags message dataclass
         msg.data = flat
     else:
-        data = _backing_array(flat)
-        if data is None:
-            data = _array_module.array("B")
-            data.frombytes(flat)
+        data = _array_module.array("B")
+        data.frombytes(flat)
         if "_data" in getattr(type(msg), "__slots__", ()):
             msg._data = data
         else:

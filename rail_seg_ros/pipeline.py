@@ -16,7 +16,6 @@ from .backends import Backend, create_backend
 from .contract import OUTPUT_RESOLUTIONS, Reject, Stage
 from .errors import FrameError, RailSegError
 from .head import LOW_LABELS, LOW_LOGITS, content_extent, sparse_confidence, sparse_labels
-from .image_codec import message_buffer
 from .labels import LabelSet
 from .model_card import ModelCard, load_card
 from .nets import get_architecture
@@ -169,16 +168,15 @@ class Segmenter:
         """Palette image, one table lookup per pixel.
 
         applyColorMap with a user table reads the one-channel labels directly: ~2 ms at 1920x1080 here,
-        against ~8 ms for a 3-channel merge and cv2.LUT (same result). Written into a message buffer, so
-        publishing it copies nothing (image_codec.message_buffer).
+        against ~8 ms for a 3-channel merge and cv2.LUT (same result).
         """
-        return cv2.applyColorMap(labels, self._palette_lut, dst=message_buffer(labels.shape + (3,)))
+        return cv2.applyColorMap(labels, self._palette_lut)
 
     def blend(self, image: np.ndarray, color: np.ndarray, alpha: Optional[float] = None) -> np.ndarray:
         a = self.overlay_alpha if alpha is None else alpha
         if image.shape[:2] != color.shape[:2]:
             image = cv2.resize(image, (color.shape[1], color.shape[0]), interpolation=cv2.INTER_AREA)
-        return cv2.addWeighted(image, 1.0 - a, color, a, 0.0, dst=message_buffer(color.shape))
+        return cv2.addWeighted(image, 1.0 - a, color, a, 0.0)
 
     # -- the whole frame ---------------------------------------------------------------------------
     def process(self, image: np.ndarray, color: bool = True, overlay: bool = True) -> SegmentationResult:

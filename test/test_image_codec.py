@@ -651,23 +651,3 @@ def test_formats_without_a_readable_header_are_checked_once_decoded():
     with pytest.raises(ImageCodecError, match="50x40") as info:
         decode_compressed("tiff", data, max_pixels=1000)
     assert info.value.reason == Reject.TOO_LARGE
-
-
-def test_a_message_buffer_goes_into_the_message_without_a_copy():
-    """Colour and overlay are written into message buffers (pipeline), so publishing copies nothing."""
-    from types import SimpleNamespace
-
-    from rail_seg_ros.image_codec import message_buffer
-
-    buffer = message_buffer((6, 8, 3))
-    buffer[...] = np.arange(buffer.size, dtype=np.uint8).reshape(buffer.shape)
-    msg = fill_image_msg(SimpleNamespace(), buffer, "rgb8")
-    assert bytes(msg.data) == buffer.tobytes() and msg.step == 24
-    buffer[0, 0, 0] = 200  # the message holds the buffer's own memory
-    assert msg.data[0] == 200
-    for other in (buffer[:3], buffer.copy(), np.ascontiguousarray(buffer[:, ::-1])):  # not the whole buffer
-        copied = fill_image_msg(SimpleNamespace(), other, "rgb8")
-        assert bytes(copied.data) == np.ascontiguousarray(other).tobytes()
-        first = copied.data[0]
-        other[0, 0, 0] = (int(other[0, 0, 0]) + 1) % 256  # a copy: the message keeps its bytes
-        assert copied.data[0] == first
