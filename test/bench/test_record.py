@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from conftest import read_report, run_cli
+from conftest import read_report, run_cli, stop_process
 
 from rail_seg_ros import bag, bench
 from rail_seg_ros.contract import INPUT_IMAGE, OUTPUT_LABELS, join_name, output_topics
@@ -49,9 +49,13 @@ def test_running_node_and_the_record_command(frames_bag, small_card, tmp_path, d
     finally:
         session.close()
         recorder.send_signal(signal.SIGINT)
-        stdout, stderr = recorder.communicate(timeout=30)
-        node.send_signal(signal.SIGINT)
-        node.communicate(timeout=30)
+        try:
+            stdout, stderr = recorder.communicate(timeout=60)
+        except subprocess.TimeoutExpired:  # fail naming it, and leave no recorder or node behind
+            recorder.kill()
+            stdout, stderr = recorder.communicate()
+            stderr = "the recorder did not stop on Ctrl-C within 60 s:\n" + stderr
+        stop_process(node, timeout=30)
     assert recorder.returncode == 0, stderr
     assert "recorded" in stdout
     with bag.open_bag(rec) as recorded:
