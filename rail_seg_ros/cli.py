@@ -3,6 +3,7 @@
 import argparse
 import importlib
 import importlib.util
+import signal
 import sys
 import types
 from typing import List, Optional
@@ -97,6 +98,9 @@ def _unavailable(package: str) -> types.SimpleNamespace:
 
 def main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    # SIGINT stops every command (record, bench, train: Ctrl-C ends them cleanly), also where it was started
+    # as a background job of a script, which inherits SIGINT ignored and so Python installs no handler
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     # build only the chosen subcommand's parser: importing torch for `rail-seg synth --help` is wasted time
     chosen = next((a for a in argv if a in COMMANDS), None)
     parser = build_parser(chosen)
