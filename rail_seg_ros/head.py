@@ -17,7 +17,8 @@ of ``n`` reads source position ``o * extent / (n - 1)``. ``extent`` is ``size - 
 
 Per frame only the mixed pixels (2-25 % of them at stride 8) times the classes that can win there (~2-3)
 are interpolated: by a small C loop (``_sparse_head.c``, built by the package's install; a few ms at
-1080x1920) or, where it was not built, by numpy one cell row at a time (5-10x slower). Confidence (largest softmax probability) is computed exactly at the low-resolution grid
+1080x1920) or, where it was not built, by numpy one cell row at a time (5-10x slower).
+Confidence (largest softmax probability) is computed exactly at the low-resolution grid
 points and bilinearly interpolated between them (an approximation, see :func:`sparse_confidence`).
 """
 

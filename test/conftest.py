@@ -111,9 +111,6 @@ def pytest_configure(config) -> None:
 
 
 def pytest_collection_modifyitems(config, items) -> None:
-    # the full-size sweeps last: the quick tests report first, and the ROS tests do not run in a process
-    # that has just held gigabytes of calibration activations
-    items.sort(key=lambda item: item.get_closest_marker("heavy") is not None)  # stable: order kept otherwise
     if importlib.util.find_spec("torch") is not None:
         return
     skip = pytest.mark.skip(reason="needs torch, which this Python lacks (as make test's 3.8 and Jazzy venvs)")
