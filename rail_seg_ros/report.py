@@ -365,8 +365,10 @@ TRACK_ROWS: Tuple[Tuple[str, str, Callable[[Any], str]], ...] = (
     ("rail position error", "rail_error_px", lambda v: fmt_value(v, 2, unit=" px")),
     ("obstacles in the envelope (true, counted)", "obstacles_true", fmt_value),
     ("obstacle recall", "recall", fmt_percent),
+    ("obstacle recall, any obstacle class", "recall_any_class", fmt_percent),
     ("obstacle precision", "precision", fmt_percent),
     ("distance pairs (true <= 100 m)", "distance_pairs", fmt_value),
+    ("matched, contact below the image (not scored)", "distance_unseen", fmt_value),
 )
 
 

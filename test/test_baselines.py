@@ -53,3 +53,21 @@ def test_baseline_takes_any_class_count(name):
         out = build_model(name, 5)(torch.zeros(1, 3, 64, 96))
     assert out.shape == (1, 5, 64, 96)
     assert count_parameters(build_model(name, 5)) < count_parameters(build_model(name, 19))
+
+
+@pytest.mark.parametrize("name", sorted(BASELINES))
+def test_baseline_runs_on_the_onnxruntime_backend_without_the_sparse_head(tmp_path, frame, name):
+    """The CPU provider's default (head auto) stops SqueezeNAS and Fast-SCNN before their final resize; a
+    baseline has no such resize, so it runs its whole graph (as `rail-seg compare` runs it), and asking for
+    the sparse head is one clear error."""
+    from rail_seg_ros.backends.onnxruntime_backend import OnnxRuntimeBackend
+    from rail_seg_ros.errors import RailSegError
+
+    card = ModelCard(name=name, architecture=name, label_set="railsem19", input_size=SIZE)
+    net = _lively(build_model(name, card.num_classes), frame)
+    backend = OnnxRuntimeBackend(card, cache_dir=tmp_path, threads=1, net=net)
+    assert not backend.low_resolution and "sparse head" not in backend.describe()
+    labels = backend.infer(cv2.resize(frame, SIZE[::-1])[None])["labels"]
+    assert labels.shape == (1, *SIZE) and labels.dtype == np.uint8
+    with pytest.raises(RailSegError, match="sparse head reproduces"):
+        OnnxRuntimeBackend(card, cache_dir=tmp_path, threads=1, net=net, head="sparse")

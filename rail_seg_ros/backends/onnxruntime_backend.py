@@ -10,6 +10,7 @@ back to CUDA or the CPU unnoticed), and its engines go to a folder named by the 
 the runtime, not by the model's file name.
 """
 
+import functools
 import os
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -107,15 +108,30 @@ def _providers(device: str, precision: str, engine_cache: Optional[Path]) -> Lis
     return chosen
 
 
+@functools.lru_cache(maxsize=None)
+def _architecture_has_sparse_head(architecture: str) -> bool:
+    """Whether the network ends with the resize the sparse head reproduces (SqueezeNAS, Fast-SCNN; not the
+    comparison baselines), asked of an untrained instance (a fraction of a second, once per architecture)."""
+    from ..graph import has_low_resolution_head
+    from ..nets import build_model
+
+    return torch_installed() and has_low_resolution_head(build_model(architecture))
+
+
 def sparse_head_used(card: ModelCard, head: str, outputs: Sequence[str], cpu_only: bool) -> bool:
     """Whether the graph stops before the final resize: the default on the CPU provider (the head is
-    then ~half the frame's time), unless the full-resolution logits are asked for or a shipped graph
-    cannot be re-exported here (no torch)."""
+    then ~half the frame's time), unless the full-resolution logits are asked for, a shipped graph
+    cannot be re-exported here (no torch) or the network has no such resize (the baselines)."""
     if head not in HEADS:
         raise RailSegError(f"head {head!r} is not one of {', '.join(HEADS)}")
     if head == "full" or "logits" in outputs:
         return False
     if head == "auto" and (not cpu_only or (card.onnx and not torch_installed())):
+        return False
+    if not _architecture_has_sparse_head(card.architecture):
+        if head == "sparse":
+            raise RailSegError(f"head sparse: {card.architecture} does not end with the align_corners resize "
+                               "the sparse head reproduces; use head auto or full")
         return False
     return True
 

@@ -26,8 +26,9 @@ PLOT_NAME = "accuracy_vs_latency.png"
 LATENCY_NOTE = ("model ms: the network alone (the infer stage: the exported graph with normalisation and argmax); "
                 "end-to-end ms: decode + preprocess + infer + postprocess of one frame in this process; fps is "
                 "1000 / end-to-end ms.")
-TRACK_NOTE = ("Track-ahead scores: not measured; they need track truth (ego path, obstacles) in the bag, which "
-              "this bag format does not carry yet.")
+# the track-ahead figures a comparison row keeps (track.score.summarise's, from the model's labels)
+TRACK_KEYS = ("ego_path_iou", "ego_path_iou_min", "rail_error_px", "obstacles_true", "recall", "recall_any_class",
+              "precision", "distance_rel")
 
 
 def network_size(card: Any) -> Dict[str, Optional[float]]:
@@ -57,10 +58,16 @@ def model_row(segmenter: Any, result: BenchResult) -> Dict[str, Any]:
         "fps": 1000.0 / end_to_end if end_to_end else None,
         "miou": none_if_nan(confusion.miou()) if scored else None,
         "per_class": confusion.per_class(card.labels) if scored else None,
-        "track_ahead": None,
+        "track_ahead": _track_figures(result.run.get("track_ahead")),
     }
     row.update(network_size(card))
     return row
+
+
+def _track_figures(track: Optional[Mapping[str, Any]]) -> Optional[Dict[str, Any]]:
+    """The stage's figures on this model's labels (``TRACK_KEYS``), or None where the bag was not scored."""
+    scored = (track or {}).get("model_labels") if (track or {}).get("scored") else None
+    return {key: scored.get(key) for key in TRACK_KEYS} if scored else None
 
 
 def pareto_front(rows: Sequence[Mapping[str, Any]]) -> List[bool]:
@@ -114,13 +121,42 @@ def run_compare(bag_path: Any, segmenters: Sequence[Any], image_topic: str = IMA
     rows = [model_row(s, r) for s, r in zip(segmenters, results)]
     for row, on_front in zip(rows, pareto_front(rows)):
         row["pareto"] = on_front
-    notes = [n for r in results for n in r.notes[:1]][:1] + [LATENCY_NOTE, TRACK_NOTE]
+    notes = [n for r in results for n in r.notes[:1]][:1] + [LATENCY_NOTE, _track_note(results, rows)]
     if len({row["label_set"] for row in rows}) > 1:
         notes.append("The models use different label sets: each is scored in its own, against the bag's ids.")
     report = {"bag": str(info.path), "frames_in_bag": info.frames, "has_ground_truth": info.has_gt,
               "partial": any(r.partial for r in results), "miou_definition": MIOU_DEFINITION,
               "models": rows, "notes": notes}
     return {"report": report, "samples": side_by_side(results, [s.card.name for s in segmenters])}
+
+
+def _track_note(results: Sequence[BenchResult], rows: Sequence[Mapping[str, Any]]) -> str:
+    """What the track-ahead table means, or why there is none (the bench's own words)."""
+    track = next((r.run.get("track_ahead") or {} for r, row in zip(results, rows) if row["track_ahead"]), None)
+    if track is not None:
+        return f"{track.get('definition', '')} Each model's figures are the stage's on that model's labels."
+    reasons = [(r.run.get("track_ahead") or {}).get("note") for r in results]
+    return "Track ahead not scored: " + "; ".join(sorted({str(n) for n in reasons if n})) if any(reasons) else \
+        "Track ahead not scored."
+
+
+def _track_lines(rows: Sequence[Mapping[str, Any]]) -> List[str]:
+    """Ego-path IoU, obstacle recall and distance error per model, where the bag has track truth."""
+    scored = [r for r in rows if r.get("track_ahead")]
+    if not scored:
+        return []
+    lines = ["", "## Track ahead", "", "| model | ego-path IoU | lowest frame | rail error | obstacles | recall "
+             "| recall, any class | precision | distance error (mean) | distance error (max) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in scored:
+        t = r["track_ahead"]
+        rel = t.get("distance_rel") or {}
+        lines.append(f"| {r['model']} | {fmt_value(t.get('ego_path_iou'), 3)} | {fmt_value(t.get('ego_path_iou_min'), 3)} "
+                     f"| {fmt_value(t.get('rail_error_px'), 2, unit=' px')} | {fmt_value(t.get('obstacles_true'))} "
+                     f"| {fmt_percent(t.get('recall'))} | {fmt_percent(t.get('recall_any_class'))} "
+                     f"| {fmt_percent(t.get('precision'))} | {fmt_percent(rel.get('mean'))} "
+                     f"| {fmt_percent(rel.get('max'))} |")
+    return lines
 
 
 def _table_lines(rows: Sequence[Mapping[str, Any]]) -> List[str]:
@@ -154,7 +190,7 @@ def render_compare_markdown(report: Mapping[str, Any]) -> str:
              f"{report['frames_in_bag']} frames; {len(rows)} models, each over every frame.", ""]
     if report.get("partial"):
         lines += ["> **PARTIAL**: interrupted; the figures cover the frames processed.", ""]
-    lines += _table_lines(rows) + _per_class_lines(rows)
+    lines += _table_lines(rows) + _track_lines(rows) + _per_class_lines(rows)
     if report.get("plots"):
         lines += ["", "## Accuracy against latency", "", f"![accuracy vs latency]({report['plots'][0]})"]
     if report.get("samples"):

@@ -31,9 +31,11 @@ TRACK_DEFINITION = (
     "Ego-path IoU: the ego-path polygon (between the rails, from the image bottom to where the track is seen) "
     "against the true one, rasterised at the frame's size, mean over frames where either exists. Rail error: "
     "mean |column difference| of both rails over the rows both cover, px. Recall: true obstacles in the "
-    f"envelope with >= {MIN_PIXELS} px found by a predicted one of the same class (box IoU >= {MATCH_IOU}); "
+    f"envelope with >= {MIN_PIXELS} px found by a predicted one of the same class (box IoU >= {MATCH_IOU}; "
+    "'any obstacle class': of whatever class); "
     "precision: predicted obstacles that match a true one in the envelope. Distance error: matched obstacles "
-    f"up to {MAX_DISTANCE_M:g} m true distance, absolute (m) and relative to the true distance."
+    f"up to {MAX_DISTANCE_M:g} m true distance, absolute (m) and relative to the true distance; not of those "
+    "nearer than the camera's nearest visible ground (their contact is below the image; counted as unseen)."
 )
 Sample = Tuple[str, np.ndarray]
 
@@ -88,12 +90,13 @@ class TrackScorer:
         start = time.perf_counter()
         result = self.stage.run(labels, camera)
         self._stage_ms.append((time.perf_counter() - start) * 1e3)
-        model = score_frame(result, truth, shape, MIN_PIXELS)
+        nearest = camera.nearest_visible_distance()
+        model = score_frame(result, truth, shape, MIN_PIXELS, nearest)
         from_gt = None
         if gt is not None:
             if gt.shape != shape:
                 gt = resize_labels_nearest(gt, shape[0], shape[1])
-            from_gt = score_frame(self.stage.run(gt, camera), truth, shape, MIN_PIXELS)
+            from_gt = score_frame(self.stage.run(gt, camera), truth, shape, MIN_PIXELS, nearest)
         with self._lock:
             self._scored[index] = (model, from_gt)
             if rgb is not None and index in self.wanted:

@@ -44,8 +44,7 @@ Examples:
 _RUN_OPTIONS = ("model", "recipe", "init", "data", "val", "split", "val_split", "epochs", "batch", "optimizer", "lr",
                 "lr_end", "momentum", "weight_decay", "schedule", "power", "loss", "ohem_thresh", "ohem_min_kept",
                 "aux", "aux_weight", "size", "augment", "label_set", "reinit_classifier", "val_fraction", "seed",
-                "synth_track_obstacles",
-                "amp", "channels_last")
+                "synth_track_obstacles", "class_weights", "amp", "channels_last")
 _RUNTIME_OPTIONS = ("out", "device", "workers", "threads", "cache_gb")
 
 
@@ -136,6 +135,10 @@ def _add_optimisation_options(g: Any, d: Any) -> None:
                                                                   f"{d.ohem_thresh})")
     g.add_argument("--ohem-min-kept", type=int, metavar="N", help=f"OHEM pixels kept at least, per batch "
                                                                   f"(default: {d.ohem_min_kept})")
+    g.add_argument("--class-weight", dest="class_weights", metavar="NAME=W,...",
+                   help="weigh the loss of these classes' pixels (label set names; others 1), e.g. human=4,car=3: "
+                        "small classes that matter, such as obstacles on the track (OHEM still picks the hard "
+                        "pixels unweighted)")
     g.add_argument("--aux", action="store_const", const=True,
                    help="Fast-SCNN auxiliary head and loss (fast_scnn recipe: on)")
     g.add_argument("--no-aux", dest="aux", action="store_const", const=False, help="no auxiliary loss")

@@ -8,8 +8,12 @@ truth adds per object ``in_envelope`` and its true ``distance_m``. Figures:
 * **rail position error**: mean absolute column difference of each rail, over the rows both cover (px);
 * **obstacle recall / precision**: true obstacles in the envelope with at least ``min_pixels`` pixels
   that a predicted obstacle of the same class overlaps (bounding boxes, IoU >= ``MATCH_IOU``); predicted
-  obstacles that overlap a true one in the envelope (of any size);
-* **distance error** of matched obstacles, absolute (m) and relative to the true distance.
+  obstacles that overlap a true one in the envelope (of any size); and the recall of any obstacle class
+  (what "the track is not clear" needs: a car read as a truck is found, but not as a car);
+* **distance error** of matched obstacles, absolute (m) and relative to the true distance; not of those
+  nearer than the camera's nearest visible ground (``nearest_visible_m``): their ground contact is below
+  the image, so no flat-ground camera can measure it (the stage reports the nearest visible distance),
+  and they are counted apart (``distance_unseen``).
 """
 
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -76,38 +80,54 @@ def _box_iou(a: Sequence[float], b: Sequence[float]) -> float:
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
-def match_obstacles(predicted: List[Dict[str, Any]], truth: List[Dict[str, Any]],
-                    min_pixels: int = 20) -> Dict[str, Any]:
-    """Greedy one-to-one matching by box IoU (same class). Returns counts and the matched distance pairs."""
-    relevant = [t for t in truth if t.get("in_envelope")]
+def _greedy_match(predicted: List[Dict[str, Any]], relevant: List[Dict[str, Any]],
+                  same_class: bool) -> List[Tuple[int, int]]:
+    """One-to-one (predicted, true) index pairs, best box IoU first, each at least ``MATCH_IOU``."""
     pairs = sorted(((_box_iou(p["bbox"], t["bbox"]), i, j) for i, p in enumerate(predicted)
-                    for j, t in enumerate(relevant) if p["class"] == t["class"]), reverse=True)
+                    for j, t in enumerate(relevant) if not same_class or p["class"] == t["class"]), reverse=True)
     used_p, used_t, matches = set(), set(), []
     for iou, i, j in pairs:
         if iou < MATCH_IOU or i in used_p or j in used_t:
             continue
         used_p.add(i)
         used_t.add(j)
-        matches.append((predicted[i], relevant[j]))
+        matches.append((i, j))
+    return matches
+
+
+def match_obstacles(predicted: List[Dict[str, Any]], truth: List[Dict[str, Any]],
+                    min_pixels: int = 20) -> Dict[str, Any]:
+    """Greedy one-to-one matching by box IoU (same class). Returns counts and the matched distance pairs;
+    ``found_any_class`` counts the true ones found when the class may differ (a car read as a truck)."""
+    relevant = [t for t in truth if t.get("in_envelope")]
+    matches = _greedy_match(predicted, relevant, same_class=True)
+    used_t = {j for _, j in matches}
+    any_class = {j for _, j in _greedy_match(predicted, relevant, same_class=False)}
     counted = [j for j, t in enumerate(relevant) if t.get("pixels", 0) >= min_pixels]
     return {
         "truth": len(counted),
         "found": sum(1 for j in counted if j in used_t),
+        "found_any_class": sum(1 for j in counted if j in any_class),
         "predicted": len(predicted),
-        "true_positive": len(used_p),
-        "distances": [(p["distance_m"], t["distance_m"], t["class"]) for p, t in matches],
+        "true_positive": len(matches),
+        "distances": [(predicted[i]["distance_m"], relevant[j]["distance_m"], relevant[j]["class"]) for i, j in matches],
     }
 
 
-def score_frame(result: Any, truth: Dict[str, Any], shape: Tuple[int, int], min_pixels: int = 20) -> Dict[str, Any]:
-    """Every figure for one frame (``result``: a TrackResult or its JSON; ``truth``: the scene's JSON)."""
+def score_frame(result: Any, truth: Dict[str, Any], shape: Tuple[int, int], min_pixels: int = 20,
+                nearest_visible_m: float = 0.0) -> Dict[str, Any]:
+    """Every figure for one frame (``result``: a TrackResult or its JSON; ``truth``: the scene's JSON);
+    ``nearest_visible_m``: the camera's nearest visible ground, nearer true distances are not scored."""
     pred = _as_dict(result)
     p_ego, t_ego = pred.get("ego_track"), truth.get("ego_track")
     iou = ego_path_iou(p_ego["polygon"] if p_ego else None, t_ego["polygon"] if t_ego else None, shape)
     rail_px = rail_position_error(p_ego, t_ego) if p_ego and t_ego else None
+    matched = match_obstacles(pred.get("obstacles", []), truth.get("obstacles", []), min_pixels)
+    pairs = matched.pop("distances")
     return {"ego_path_iou": iou, "rail_error_px": rail_px, "ego_found": p_ego is not None,
-            "ego_exists": t_ego is not None, **match_obstacles(pred.get("obstacles", []), truth.get("obstacles", []),
-                                                               min_pixels)}
+            "ego_exists": t_ego is not None, **matched,
+            "distances": [d for d in pairs if d[1] >= nearest_visible_m],
+            "distance_unseen": sum(1 for d in pairs if d[1] < nearest_visible_m)}
 
 
 def summarise(frames: List[Dict[str, Any]], max_distance_m: float = 100.0) -> Dict[str, Any]:
@@ -133,8 +153,10 @@ def summarise(frames: List[Dict[str, Any]], max_distance_m: float = 100.0) -> Di
         "rail_error_px": float(np.mean(rail)) if rail else None,
         "obstacles_true": truth, "obstacles_found": found,
         "recall": found / truth if truth else None,
+        "recall_any_class": sum(f.get("found_any_class", 0) for f in frames) / truth if truth else None,
         "obstacles_predicted": predicted,
         "precision": tp / predicted if predicted else None,
         "distance_pairs": int(len(dist)),
+        "distance_unseen": sum(f.get("distance_unseen", 0) for f in frames),
         "distance_abs_m": stats(abs_err), "distance_rel": stats(rel_err),
     }

@@ -2,7 +2,7 @@
 # Python 3.8 target: typing.List/Dict/Optional/Tuple stay (no builtin generics, no X | Y).
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Dict, Optional, Tuple
 
 from ..errors import RailSegError
@@ -67,6 +67,8 @@ class TrainConfig:
     loss: str = "ce"
     ohem_thresh: float = 0.7  # OHEM keeps pixels whose true-class probability is below this ...
     ohem_min_kept: int = 100_000  # ... and at least this many pixels of each batch
+    # loss weight of the pixels of a class (label set names; the others weigh 1): rare classes that matter
+    class_weights: Dict[str, float] = field(default_factory=dict)
     aux: bool = False  # Fast-SCNN auxiliary head and loss
     aux_weight: float = 0.4
     size: Tuple[int, int] = (256, 512)  # height, width frames are resized to (and the card's input size)
@@ -115,6 +117,8 @@ def make_config(model: str, recipe: Optional[str] = None, **values: Any) -> Trai
         merged["size"] = parse_size(merged["size"], option="--size")
     if isinstance(merged.get("augment"), str):
         merged["augment"] = parse_augment(merged["augment"])
+    if isinstance(merged.get("class_weights"), str):
+        merged["class_weights"] = parse_class_weights(merged["class_weights"])
     if "label_set" not in merged and "data" in merged:
         merged["label_set"] = default_label_set(merged["data"])
     known = {f.name for f in fields(TrainConfig)}
@@ -135,6 +139,29 @@ def parse_augment(text: str) -> Tuple[str, ...]:
         raise RailSegError(f"augmentation {', '.join(bad)} is unknown; use a comma list of "
                            f"{', '.join(AUGMENTATIONS)}, or none")
     return tuple(dict.fromkeys(names))
+
+
+def parse_class_weights(text: str) -> Dict[str, float]:
+    """``"human=4,car=3"`` -> {"human": 4.0, "car": 3.0} (names are checked against the label set later)."""
+    weights: Dict[str, float] = {}
+    for item in (i.strip() for i in str(text).split(",") if i.strip()):
+        name, sep, value = item.partition("=")
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = -1.0
+        if not sep or not name.strip() or not weight > 0:
+            raise RailSegError(f"--class-weight {text!r}: expected NAME=W,... with weights above 0, e.g. human=4,car=3")
+        weights[name.strip()] = weight
+    return weights
+
+
+def class_weight_vector(config: "TrainConfig") -> Optional[Tuple[float, ...]]:
+    """One loss weight per class of the run's label set (None when every class weighs 1)."""
+    if not config.class_weights:
+        return None
+    names = LABEL_SETS[config.label_set].names
+    return tuple(float(config.class_weights.get(name, 1.0)) for name in names)
 
 
 def parse_data_spec(spec: str, option: str = "--data") -> Tuple[str, str]:
@@ -178,6 +205,12 @@ def check_config(config: TrainConfig) -> TrainConfig:
         raise RailSegError(f"--lr {config.lr} / lr_end {config.lr_end}: need lr > 0 and 0 <= lr_end <= lr")
     if not 0 < config.ohem_thresh <= 1 or config.ohem_min_kept < 0:
         raise RailSegError("OHEM needs 0 < ohem_thresh <= 1 and ohem_min_kept >= 0")
+    unknown = sorted(set(config.class_weights) - set(LABEL_SETS[config.label_set].names))
+    if unknown:
+        raise RailSegError(f"--class-weight: {', '.join(unknown)} not in the {config.label_set} classes "
+                           f"({', '.join(LABEL_SETS[config.label_set].names)})")
+    if not all(w > 0 for w in config.class_weights.values()):
+        raise RailSegError(f"--class-weight {config.class_weights}: weights must be above 0")
     if not 0 <= config.val_fraction < 1:
         raise RailSegError(f"val_fraction {config.val_fraction}: must be in [0, 1)")
     if not 0 <= config.synth_track_obstacles <= 1:

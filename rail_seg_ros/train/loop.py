@@ -26,7 +26,7 @@ from ..model_card import ModelCard
 from ..nets import build_model, get_architecture
 from .artifacts import STATE_FORMAT, plain_state, read_state, save_best, save_checkpoint, write_config, write_progress
 from .augment import color_jitter
-from .config import RUNTIME_FIELDS, TrainConfig, check_config, lr_at, parse_data_spec
+from .config import RUNTIME_FIELDS, TrainConfig, check_config, class_weight_vector, lr_at, parse_data_spec
 from .data import EpochBatches, FrameSource, TrainSet, build_datasets, collate
 from .losses import SegLoss
 from .weight_init import InitReport, init_weights
@@ -291,7 +291,8 @@ def _build(config: TrainConfig, report: _Reporter, fresh: bool, progress: bool) 
         config=config, out=Path(os.path.expanduser(config.out)), device=device, amp=amp,
         num_classes=labels.num_classes, model=model, preprocess=Preprocess(card_for_norm).to(device),
         optimizer=make_optimizer(model, config), scaler=_grad_scaler(amp),
-        criterion=SegLoss(config.loss, IGNORE_ID, config.ohem_thresh, config.ohem_min_kept, config.aux_weight),
+        criterion=SegLoss(config.loss, IGNORE_ID, config.ohem_thresh, config.ohem_min_kept, config.aux_weight,
+                          class_weight_vector(config)).to(device),
         train_frames=train_frames, val_frames=val_frames,
         batches=EpochBatches(len(train_frames), config.batch, config.seed), init=init_report)
 

@@ -37,6 +37,9 @@ def test_compare_writes_one_report_with_a_row_per_model(frames_bag, two_cards, t
     assert len(report["samples"]) == 2 and all((out / s).is_file() for s in report["samples"])
     markdown = (out / "report.md").read_text()
     assert all(f"| {c.stem} | " in markdown for c in two_cards) and "## Per-class IoU" in markdown
+    # this bag has no track truth: no track-ahead figures, and the notes say why
+    assert all(r["track_ahead"] is None for r in rows) and "## Track ahead" not in markdown
+    assert any(n.startswith("Track ahead not scored: no track truth in bag") for n in report["notes"])
     assert "report:" in capsys.readouterr().out
     # a second run replaces the earlier compare report
     assert run_cli("compare", path, "--model", two_cards[1], "--model", two_cards[0], "--backend", "torch",

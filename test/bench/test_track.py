@@ -162,3 +162,16 @@ def test_live_bench_scores_track_ahead_after_the_runs(truth_bag, card, tmp_path,
     assert track["scored"] and track["frames"] == report["received"] >= 1
     assert track["gt_labels"]["ego_path_iou"] >= 0.95 and track["gt_labels"]["recall"] == 1.0
     assert len(list((out / "samples").glob("*_track_ahead.png"))) == 1
+
+
+def test_compare_scores_track_ahead_per_model(truth_bag, card):
+    from rail_seg_ros.bench.compare import render_compare_markdown, run_compare
+
+    compared = run_compare(truth_bag, [exact_segmenter(card)], samples=0, warmup=0, progress=False)
+    row = compared["report"]["models"][0]
+    figures = row["track_ahead"]
+    assert figures["ego_path_iou"] >= 0.95 and figures["obstacles_true"] == 1 and figures["recall"] == 1.0
+    assert figures["distance_rel"]["max"] < 0.05
+    text = render_compare_markdown(compared["report"])
+    assert "## Track ahead" in text and f"| {row['model']} | {figures['ego_path_iou']:.3f} |" in text
+    assert any("on that model's labels" in note for note in compared["report"]["notes"])

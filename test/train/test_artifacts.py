@@ -19,6 +19,7 @@ def test_cli_tiny_run_writes_checkpoints_card_log_and_plot(pairs_root, tmp_path)
     args = parser.parse_args(["--model", "squeezenas_mac_small", "--data", f"pairs:{pairs_root}", "--size", "64x128",
                               "--epochs", "2", "--batch", "4", "--optimizer", "adam", "--lr", "0.005", "--schedule",
                               "cosine", "--augment", "flip,scale,crop,color", "--seed", "1", "--threads", "2",
+                              "--class-weight", "human=4,car=3",
                               "--device", "cpu", "--out", str(out), "--no-progress"])
     assert train_cmd.run(args) == 0
     for name in ("best.pt", "best.yaml", "last.pt", "log.csv", "curves.png", "config.yaml"):
@@ -40,4 +41,6 @@ def test_cli_tiny_run_writes_checkpoints_card_log_and_plot(pairs_root, tmp_path)
     assert described == pytest.approx(100 * best, abs=0.006)
     state = torch.load(str(out / "last.pt"), map_location="cpu", weights_only=True)
     assert (state["epoch"], state["step"], state["total_steps"]) == (2, 4, 4)
+    assert state["config"]["class_weights"] == {"human": 4.0, "car": 3.0}   # and so --resume weighs them too
+    assert "human: 4.0" in (out / "config.yaml").read_text()
     assert state["optimizer"]["state"]  # Adam moments were saved

@@ -35,7 +35,9 @@ def test_bad_data_spec_is_one_line(spec):
 
 def test_bad_values_are_one_line(tmp_path):
     for values, words in ((dict(size="60x128"), "--size"), (dict(augment="flip,rotate"), "rotate"),
-                          (dict(epochs=0), "--epochs"), (dict(recipe="yolo"), "recipe")):
+                          (dict(epochs=0), "--epochs"), (dict(recipe="yolo"), "recipe"),
+                          (dict(class_weights="person=3"), "person"), (dict(class_weights="human=0"), "above 0"),
+                          (dict(class_weights="human"), "NAME=W")):
         with pytest.raises(RailSegError, match=words) as err:
             make_config("squeezenas_mac_small", data="synth:4", **values)
         assert "\n" not in str(err.value)

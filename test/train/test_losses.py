@@ -59,3 +59,33 @@ def test_ohem_ignores_255_and_keeps_at_least_min_kept():
     zero = ohem_cross_entropy(logits, ignored)
     zero.backward()
     assert float(zero.detach()) == 0.0 and logits.grad is not None
+
+
+def test_class_weights_scale_their_pixels_in_both_losses():
+    torch.manual_seed(1)
+    target = torch.randint(0, 3, (2, 6, 8))
+    target[0, 0, :4] = 255
+    logits = torch.randn(2, 3, 6, 8)
+    weights = (1.0, 4.0, 1.0)
+    pixel = torch.nn.functional.cross_entropy(logits, target, ignore_index=255, reduction="none")
+    scale = torch.tensor(weights)[target.clamp(max=2)]
+    valid = target != 255
+    expected = float((pixel * scale)[valid].mean())
+    assert SegLoss("ce", class_weights=weights)(logits, target) == pytest.approx(expected)
+    assert SegLoss("ohem", min_kept=10**6, class_weights=weights)(logits, target) == pytest.approx(expected)
+    # hardness is judged unweighted: the same pixels are kept, their losses weighed
+    kept = SegLoss("ohem", thresh=0.5, min_kept=0, class_weights=weights)(logits, target)
+    hard = valid & (pixel > -np.log(0.5))
+    assert kept == pytest.approx(float((pixel * scale)[hard].mean()))
+    assert SegLoss("ce")(logits, target) < SegLoss("ce", class_weights=weights)(logits, target)
+
+
+def test_class_weights_come_from_the_option_by_class_name():
+    from rail_seg_ros.labels import RAILSEM19
+    from rail_seg_ros.train.config import class_weight_vector
+
+    config = make_config("squeezenas_mac_small", data="synth:4", class_weights="human=4, car=2.5")
+    vector = class_weight_vector(config)
+    assert vector[RAILSEM19.names.index("human")] == 4.0 and vector[RAILSEM19.names.index("car")] == 2.5
+    assert sum(vector) == pytest.approx(19 - 2 + 6.5)
+    assert class_weight_vector(make_config("squeezenas_mac_small", data="synth:4")) is None
