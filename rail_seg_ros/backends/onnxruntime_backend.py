@@ -112,10 +112,12 @@ def _providers(device: str, precision: str, engine_cache: Optional[Path]) -> Lis
 def _architecture_has_sparse_head(architecture: str) -> bool:
     """Whether the network ends with the resize the sparse head reproduces (SqueezeNAS, Fast-SCNN; not the
     comparison baselines), asked of an untrained instance (a fraction of a second, once per architecture)."""
-    from ..graph import has_low_resolution_head
+    if not torch_installed():
+        return False   # nothing to export it with: the shipped graph runs, or prepare_onnx says torch is needed
+    from ..graph import has_low_resolution_head  # imports torch
     from ..nets import build_model
 
-    return torch_installed() and has_low_resolution_head(build_model(architecture))
+    return has_low_resolution_head(build_model(architecture))
 
 
 def sparse_head_used(card: ModelCard, head: str, outputs: Sequence[str], cpu_only: bool) -> bool:
