@@ -128,3 +128,10 @@ def test_lat_xlarge_seeded_reference_checks_aspp_and_projection_block():
     assert np.abs(logits[:, ::4, ::4] - reference).max() < 1e-3
     labels = cv2.imread(str(shared_path("squeezenas", "reference", "lat_xlarge_seeded_labels.png")), cv2.IMREAD_UNCHANGED)
     assert (logits.argmax(0) == labels).mean() >= 0.999
+
+
+def test_the_registry_says_which_networks_the_sparse_head_fits():
+    from rail_seg_ros.graph import has_low_resolution_head
+
+    for name in ("squeezenas_mac_small", "fast_scnn", "unet_small"):
+        assert ARCHITECTURES[name].low_resolution_head == has_low_resolution_head(build_model(name)), name

@@ -10,7 +10,6 @@ back to CUDA or the CPU unnoticed), and its engines go to a folder named by the 
 the runtime, not by the model's file name.
 """
 
-import functools
 import os
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -22,7 +21,7 @@ from ..errors import RailSegError
 from ..graph_io import INPUT_NAME
 from ..head import HEADS, LOW_RESOLUTION_OUTPUTS, head_outputs
 from ..model_card import ModelCard
-from ..nets.registry import torch_installed
+from ..nets.registry import get_architecture, torch_installed
 from .base import Backend
 from .cache import cache_key, prepare_cache_dir
 
@@ -108,18 +107,6 @@ def _providers(device: str, precision: str, engine_cache: Optional[Path]) -> Lis
     return chosen
 
 
-@functools.lru_cache(maxsize=None)
-def _architecture_has_sparse_head(architecture: str) -> bool:
-    """Whether the network ends with the resize the sparse head reproduces (SqueezeNAS, Fast-SCNN; not the
-    comparison baselines), asked of an untrained instance (a fraction of a second, once per architecture)."""
-    if not torch_installed():
-        return False   # nothing to export it with: the shipped graph runs, or prepare_onnx says torch is needed
-    from ..graph import has_low_resolution_head  # imports torch
-    from ..nets import build_model
-
-    return has_low_resolution_head(build_model(architecture))
-
-
 def sparse_head_used(card: ModelCard, head: str, outputs: Sequence[str], cpu_only: bool) -> bool:
     """Whether the graph stops before the final resize: the default on the CPU provider (the head is
     then ~half the frame's time), unless the full-resolution logits are asked for, a shipped graph
@@ -130,7 +117,7 @@ def sparse_head_used(card: ModelCard, head: str, outputs: Sequence[str], cpu_onl
         return False
     if head == "auto" and (not cpu_only or (card.onnx and not torch_installed())):
         return False
-    if not _architecture_has_sparse_head(card.architecture):
+    if not get_architecture(card.architecture).low_resolution_head:
         if head == "sparse":
             raise RailSegError(f"head sparse: {card.architecture} does not end with the align_corners resize "
                                "the sparse head reproduces; use head auto or full")

@@ -135,9 +135,8 @@ def _track_note(results: Sequence[BenchResult], rows: Sequence[Mapping[str, Any]
     track = next((r.run.get("track_ahead") or {} for r, row in zip(results, rows) if row["track_ahead"]), None)
     if track is not None:
         return f"{track.get('definition', '')} Each model's figures are the stage's on that model's labels."
-    reasons = [(r.run.get("track_ahead") or {}).get("note") for r in results]
-    return "Track ahead not scored: " + "; ".join(sorted({str(n) for n in reasons if n})) if any(reasons) else \
-        "Track ahead not scored."
+    reasons = sorted({str((r.run.get("track_ahead") or {}).get("note") or "") for r in results} - {""})
+    return "Track ahead not scored" + (": " + "; ".join(reasons) if reasons else ".")
 
 
 def _track_lines(rows: Sequence[Mapping[str, Any]]) -> List[str]:

@@ -25,6 +25,9 @@ class Architecture:
     input_multiple: int  # height and width must be multiples of this
     min_size: int  # smallest height or width it accepts
     note: str
+    # ends with the bilinear align_corners resize of low_resolution_logits, which the sparse head reproduces
+    # (graph.has_low_resolution_head of a built one); the comparison baselines do not
+    low_resolution_head: bool = False
 
 
 def _squeezenas(name: str) -> Callable[..., "nn.Module"]:
@@ -44,11 +47,13 @@ def _fast_scnn(num_classes: int = 19, aux: bool = False) -> "nn.Module":
 
 ARCHITECTURES: Dict[str, Architecture] = {
     name: Architecture(name, _squeezenas(name), "cityscapes", 16, 64,
-                       "multiples of 16 (the public code also needs >= 784 rows and columns; this one does not)")
+                       "multiples of 16 (the public code also needs >= 784 rows and columns; this one does not)",
+                       low_resolution_head=True)
     for name in SQUEEZENAS_CONFIGS
 }
 ARCHITECTURES["fast_scnn"] = Architecture(
-    "fast_scnn", _fast_scnn, "cityscapes", 32, 64, "multiples of 32 (pyramid pooling exact at any such size)")
+    "fast_scnn", _fast_scnn, "cityscapes", 32, 64, "multiples of 32 (pyramid pooling exact at any such size)",
+    low_resolution_head=True)
 
 
 

@@ -147,12 +147,11 @@ def parse_class_weights(text: str) -> Dict[str, float]:
     for item in (i.strip() for i in str(text).split(",") if i.strip()):
         name, sep, value = item.partition("=")
         try:
-            weight = float(value)
+            weights[name.strip()] = float(value)   # above 0: check_config, for YAML configs too
         except ValueError:
-            weight = -1.0
-        if not sep or not name.strip() or not weight > 0:
+            sep = ""
+        if not sep or not name.strip():
             raise RailSegError(f"--class-weight {text!r}: expected NAME=W,... with weights above 0, e.g. human=4,car=3")
-        weights[name.strip()] = weight
     return weights
 
 

@@ -2,7 +2,7 @@
 # Python 3.8 target: typing.List/Dict/Optional/Tuple stay (no builtin generics, no X | Y).
 
 import math
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -11,6 +11,15 @@ from torch import nn
 from ..errors import RailSegError
 from ..labels import IGNORE_ID
 from .config import LOSSES
+
+
+def _pixel_losses(logits: torch.Tensor, target: torch.Tensor, ignore_index: int,
+                  weight: Optional[torch.Tensor]) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """Cross-entropy of each pixel not equal to ``ignore_index`` (flat), and the weight of its true class."""
+    pixel = F.cross_entropy(logits.float(), target.long(), ignore_index=ignore_index, reduction="none").flatten()
+    valid = target.flatten() != ignore_index
+    scale = weight[target.flatten()[valid].long()] if weight is not None else None
+    return pixel[valid], scale
 
 
 def ohem_cross_entropy(logits: torch.Tensor, target: torch.Tensor, ignore_index: int = IGNORE_ID,
@@ -23,22 +32,19 @@ def ohem_cross_entropy(logits: torch.Tensor, target: torch.Tensor, ignore_index:
     valid pixels). Returns the mean cross-entropy of the kept pixels, each times ``weight`` of its true
     class where given (hardness is judged without the weight).
     """
-    pixel = F.cross_entropy(logits.float(), target.long(), ignore_index=ignore_index, reduction="none").flatten()
-    valid = target.flatten() != ignore_index
-    losses = pixel[valid]
+    losses, scale = _pixel_losses(logits, target, ignore_index, weight)
     count = losses.numel()
     if count == 0:
         return logits.sum() * 0.0  # keeps the graph: a batch of ignore pixels contributes nothing
-    scale = weight[target.flatten()[valid].long()] if weight is not None else torch.ones_like(losses)
+    weighted = losses * scale if scale is not None else losses
     if count <= min_kept:
-        return (losses * scale).mean()
+        return weighted.mean()
     with torch.no_grad():
         hard = losses > -math.log(thresh)  # p = exp(-CE) < thresh
         kept = int(hard.sum())
     if kept >= min_kept:
-        return (losses * scale)[hard].mean()
-    chosen = torch.topk(losses, min_kept, sorted=False).indices
-    return (losses[chosen] * scale[chosen]).mean()
+        return weighted[hard].mean()
+    return weighted[torch.topk(losses, min_kept, sorted=False).indices].mean()
 
 
 class SegLoss(nn.Module):
@@ -61,11 +67,8 @@ class SegLoss(nn.Module):
             return F.cross_entropy(logits.float(), target.long(), ignore_index=self.ignore_index)
         # the mean of weighted pixel losses (not F.cross_entropy's weighted mean, which divides by the weights:
         # that would undo a weight on a class that fills the batch)
-        pixel = F.cross_entropy(logits.float(), target.long(), ignore_index=self.ignore_index, reduction="none")
-        valid = target != self.ignore_index
-        if not valid.any():
-            return logits.sum() * 0.0
-        return (pixel * self.weight[target.long().clamp(max=len(self.weight) - 1)])[valid].mean()
+        losses, scale = _pixel_losses(logits, target, self.ignore_index, self.weight)
+        return (losses * scale).mean() if losses.numel() else logits.sum() * 0.0
 
     def forward(self, outputs: Any, target: torch.Tensor) -> torch.Tensor:
         if isinstance(outputs, (tuple, list)):
