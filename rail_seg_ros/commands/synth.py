@@ -25,8 +25,8 @@ Bag output: when --out ends in .mcap, .db3 or .bag, or with --bag, the frames (a
 ground truth, and the track-ahead ground truth as JSON on /track_truth) are written as a rosbag2 bag
 instead; add --sequence for a bag that plays like video.
 
-The same --seed, --size and --n give the same frames (and the same --track-obstacles and
---obstacle-range; without them the scenes are the default ones, the kind the default model is trained on).
+The same --seed, --size and --n give the same frames (and the same --track-obstacles, --obstacle-range
+and --drab-clothes; without them the scenes are the default ones, the kind the default model is trained on).
 """
 
 BAG_SUFFIXES = {".mcap": "mcap", ".db3": "sqlite3", ".bag": None}
@@ -50,6 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--obstacle-range", default=f"{default_range[0]:g},{default_range[1]:g}", metavar="NEAR,FAR",
                         help="--track-obstacles: how far ahead they stand, metres "
                              f"(default {default_range[0]:g},{default_range[1]:g})")
+    parser.add_argument("--drab-clothes", type=float, default=0.0, metavar="P",
+                        help="share of the people dressed in the greys of ballast, asphalt and paving: hard cases, "
+                             "which a network reads as the ground they stand on (default 0)")
     parser.add_argument("--out", required=True, metavar="PATH",
                         help="folder to write (RailSem19 layout), or a bag: a path ending in .mcap, .db3 or .bag")
     parser.add_argument("--bag", action="store_true", help="write a rosbag2 bag at --out whatever its name")
@@ -74,19 +77,22 @@ def bag_storage(out: Path, bag: bool, storage: Optional[str]) -> Optional[str]:
     return storage or implied or "sqlite3"
 
 
-def scene_config(track_obstacles: float, obstacle_range: str) -> Optional[synth.SceneConfig]:
-    """The scene configuration --track-obstacles and --obstacle-range ask for; None: the default scenes."""
-    if not 0.0 <= track_obstacles <= 1.0:
-        raise RailSegError(f"--track-obstacles {track_obstacles}: must be from 0 to 1")
+def scene_config(track_obstacles: float, obstacle_range: str, drab_clothes: float = 0.0) -> Optional[synth.SceneConfig]:
+    """The scene configuration --track-obstacles, --obstacle-range and --drab-clothes ask for; None: the
+    default scenes."""
+    for option, value in (("--track-obstacles", track_obstacles), ("--drab-clothes", drab_clothes)):
+        if not 0.0 <= value <= 1.0:
+            raise RailSegError(f"{option} {value}: must be from 0 to 1")
     try:
         near, far = (float(v) for v in obstacle_range.split(","))
     except ValueError:
         raise RailSegError(f"--obstacle-range {obstacle_range}: expected NEAR,FAR in metres, e.g. 8,120") from None
     if not 0.0 < near < far:
         raise RailSegError(f"--obstacle-range {obstacle_range}: expected 0 < NEAR < FAR")
-    if track_obstacles == 0.0:
+    if track_obstacles == 0.0 and drab_clothes == 0.0:
         return None
-    return synth.SceneConfig(p_track_obstacle=track_obstacles, track_obstacle_range=(near, far))
+    return synth.SceneConfig(p_track_obstacle=track_obstacles, track_obstacle_range=(near, far),
+                             p_drab_clothes=drab_clothes)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -99,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         raise RailSegError(f"--n {args.n}: must be at least 1")
     if args.seed < 0:
         raise RailSegError(f"--seed {args.seed}: must be 0 or more")
-    config = scene_config(args.track_obstacles, args.obstacle_range)
+    config = scene_config(args.track_obstacles, args.obstacle_range, args.drab_clothes)
     out = Path(args.out)
     storage = bag_storage(out, args.bag, args.storage)
     if out.exists() and not args.force:

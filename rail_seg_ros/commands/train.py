@@ -44,7 +44,7 @@ Examples:
 _RUN_OPTIONS = ("model", "recipe", "init", "data", "val", "split", "val_split", "epochs", "batch", "optimizer", "lr",
                 "lr_end", "momentum", "weight_decay", "schedule", "power", "loss", "ohem_thresh", "ohem_min_kept",
                 "aux", "aux_weight", "size", "augment", "label_set", "reinit_classifier", "val_fraction", "seed",
-                "synth_track_obstacles", "class_weights", "amp", "channels_last")
+                "synth_track_obstacles", "synth_drab_clothes", "class_weights", "amp", "channels_last")
 _RUNTIME_OPTIONS = ("out", "device", "workers", "threads", "cache_gb")
 
 
@@ -104,6 +104,10 @@ def _add_data_options(g: Any, d: Any) -> None:
                    help="synth:N: share of the training scenes with a person, car or truck standing on the ego "
                         "track ahead (as rail-seg synth --track-obstacles; validation scenes stay the default "
                         f"ones; default: {d.synth_track_obstacles:g})")
+    g.add_argument("--synth-drab-clothes", type=float, metavar="P",
+                   help="synth:N: share of the training scenes' people dressed in the greys of ballast, asphalt "
+                        "and paving, whom a network otherwise reads as the ground they stand on (as rail-seg "
+                        f"synth --drab-clothes; default: {d.synth_drab_clothes:g})")
     g.add_argument("--size", metavar="HxW", help=f"training and card input size (default: {d.size[0]}x{d.size[1]}); "
                                                  "multiples of 16 (squeezenas) or 32 (fast_scnn)")
     g.add_argument("--augment", metavar="LIST",

@@ -24,9 +24,12 @@ class ObjectLayout(LayoutBase):
         return length + float(r.uniform(1.0, 4.0))
 
     def add_human(self, r: np.random.Generator, lat: float, d: float, base: Optional[float] = None) -> None:
-        top = pick_colour(r, "clothes", 10)
+        # drab: dressed like the ground they stand on, which a network reads as ground; the draw is made
+        # only when asked for, so the default scenes stay as they were
+        drab = self.cfg.p_drab_clothes > 0 and r.random() < self.cfg.p_drab_clothes
+        top = pick_colour(r, "drab" if drab else "clothes", 10)
         self.add("human", lat, d, (lat - 0.3, lat + 0.3), base=base, object_id=self.new_object(HUMAN), height=float(r.uniform(1.55, 1.9)),
-                 stride=float(r.uniform(0.0, 0.18)), top=top, legs=pick_colour(r, "trousers", 10),
+                 stride=float(r.uniform(0.0, 0.18)), top=top, legs=pick_colour(r, "drab" if drab else "trousers", 10),
                  skin=pick_colour(r, "skin", 8), hair=pick(r, ((30, 24, 20), (90, 60, 30), (160, 150, 140), top)))
 
     def add_trackside_people(self) -> None:

@@ -81,6 +81,8 @@ class SceneConfig:
     p_near: float = 0.75                       # each kind of small object also gets one within ~60 m
     p_track_obstacle: float = 0.0              # a person, car or truck on the ego track ahead (tests of the
     track_obstacle_range: Range = (8.0, 120.0)  # track-ahead stage; never drawn at 0), this far ahead (m)
+    p_drab_clothes: float = 0.0                # people dressed in the greys of ballast, asphalt and paving:
+                                               # hard cases for training (never drawn at 0)
     # light and camera
     brightness: Range = (0.75, 1.2)
     contrast: Range = (0.75, 1.15)

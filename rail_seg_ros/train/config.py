@@ -80,6 +80,7 @@ class TrainConfig:
     val_split: Optional[str] = None  # dataset split of --val (cityscapes: val)
     val_fraction: float = 0.1  # held out of --data for validation when there is no --val (not for synth)
     synth_track_obstacles: float = 0.0  # share of synth:N training scenes with an obstacle on the ego track
+    synth_drab_clothes: float = 0.0  # share of synth:N training people dressed in the ground's greys
     seed: int = 0
     workers: int = 0  # DataLoader worker processes (0: load in the training process)
     threads: int = 0  # torch CPU threads (0: torch's default, one per physical core)
@@ -214,8 +215,12 @@ def check_config(config: TrainConfig) -> TrainConfig:
         raise RailSegError(f"val_fraction {config.val_fraction}: must be in [0, 1)")
     if not 0 <= config.synth_track_obstacles <= 1:
         raise RailSegError(f"--synth-track-obstacles {config.synth_track_obstacles}: must be from 0 to 1")
-    if config.synth_track_obstacles > 0 and parse_data_spec(config.data)[0] != "synth":
-        raise RailSegError(f"--synth-track-obstacles is for synth:N data, not --data {config.data}")
+    if not 0 <= config.synth_drab_clothes <= 1:
+        raise RailSegError(f"--synth-drab-clothes {config.synth_drab_clothes}: must be from 0 to 1")
+    for option, value in (("--synth-track-obstacles", config.synth_track_obstacles),
+                          ("--synth-drab-clothes", config.synth_drab_clothes)):
+        if value > 0 and parse_data_spec(config.data)[0] != "synth":
+            raise RailSegError(f"{option} is for synth:N data, not --data {config.data}")
     if config.workers < 0 or config.threads < 0:
         raise RailSegError("--workers and --threads must not be negative")
     low, high = config.scale_range

@@ -122,17 +122,19 @@ def _bar(iterable: Any, total: Optional[int], desc: str, progress: bool) -> Any:
 
 
 def synth_frames(count: int, size: Tuple[int, int], first_seed: int = 0, progress: bool = False,
-                 name: str = "", track_obstacles: float = 0.0) -> MemoryFrameSource:
+                 name: str = "", track_obstacles: float = 0.0, drab_clothes: float = 0.0) -> MemoryFrameSource:
     """``count`` synthetic scenes rendered at ``size`` with seeds ``first_seed``..``first_seed + count - 1``;
     ``track_obstacles`` > 0: that share of them has a person, car or truck on the ego track ahead
-    (``SceneConfig.p_track_obstacle``; the rest of each scene is the default one of its seed)."""
+    (``SceneConfig.p_track_obstacle``; the rest of each scene is the default one of its seed);
+    ``drab_clothes`` > 0: that share of the people wear greys (``SceneConfig.p_drab_clothes``)."""
     try:
         from ..synth import SceneConfig, render_scene
     except ImportError as exc:
         raise RailSegError(f"synthetic scenes are not available ({exc})") from None
     height, width = size
     seeds = range(first_seed, first_seed + count)
-    scene = SceneConfig(p_track_obstacle=track_obstacles) if track_obstacles > 0 else None
+    changed = track_obstacles > 0 or drab_clothes > 0
+    scene = SceneConfig(p_track_obstacle=track_obstacles, p_drab_clothes=drab_clothes) if changed else None
     desc = f"rendering {name or 'synth'}"
     processes = min(_cpu_count(), 8, count // 24)
     if processes < 2:
@@ -195,15 +197,17 @@ def build_frames(spec: str, config: TrainConfig, role: str = "train", progress: 
     """The frames of a ``--data`` / ``--val`` spec at the config's size.
 
     synth:N renders seeds 0..N-1 for training (``config.synth_track_obstacles`` of them with an obstacle on
-    the ego track) and 1_000_000.. for validation (default scenes, so validation mIoU stays comparable).
+    the ego track, ``config.synth_drab_clothes`` of their people in greys) and 1_000_000.. for validation (default scenes, so validation mIoU stays comparable).
     """
     kind, arg = parse_data_spec(spec, "--val" if role == "val" else "--data")
     size = tuple(config.size)
     lut = label_lut(get_label_set(config.label_set).num_classes)
     if kind == "synth":
         first = SYNTH_VAL_SEED if role == "val" else 0
-        obstacles = 0.0 if role == "val" else config.synth_track_obstacles
-        return synth_frames(int(arg), size, first, progress, name=f"{role} synth:{arg}", track_obstacles=obstacles)
+        train = role != "val"
+        return synth_frames(int(arg), size, first, progress, name=f"{role} synth:{arg}",
+                            track_obstacles=config.synth_track_obstacles if train else 0.0,
+                            drab_clothes=config.synth_drab_clothes if train else 0.0)
     arg = os.path.expanduser(arg)  # railsem19:~/data is not expanded by the shell
     if kind == "bag":
         return bag_frames(arg, size, lut, progress, warn)

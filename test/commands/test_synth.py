@@ -100,7 +100,15 @@ def test_cli_track_obstacles_puts_one_on_the_track(tmp_path: Path) -> None:
         assert any(9.0 <= o["distance_m"] <= 31.0 for o in on_track)
 
 
+def test_cli_drab_clothes_recorded(tmp_path: Path) -> None:
+    out = tmp_path / "drab"
+    synth_cmd.run(_args("--n", "1", "--size", "96x192", "--drab-clothes", "0.5", "--out", str(out), "--no-progress"))
+    config = json.loads((out / "synth.json").read_text())["config"]
+    assert config["p_drab_clothes"] == 0.5 and config["p_track_obstacle"] == 0.0
+
+
 @pytest.mark.parametrize("argv, message", [(("--track-obstacles", "1.5"), "--track-obstacles"),
+                                           (("--drab-clothes", "2"), "--drab-clothes 2.0: must be from 0 to 1"),
                                            (("--obstacle-range", "40,8"), "--obstacle-range"),
                                            (("--obstacle-range", "8"), "--obstacle-range")])
 def test_cli_rejects_bad_obstacle_options(argv: Any, message: str, tmp_path: Path) -> None:

@@ -84,3 +84,22 @@ def test_sequence_moves_along_the_track() -> None:
         assert 0 < step < jump
     first, last = frames[0][1], frames[-1][1]
     assert (first == last).mean() < (frames[0][1] == frames[1][1]).mean()   # it drifts further over time
+
+
+def _grey_share_of_people(drab: float) -> float:
+    """Share of the human pixels that are nearly grey (channel spread < 30) over ten scenes."""
+    config = synth.SceneConfig(p_track_obstacle=1.0, p_drab_clothes=drab)
+    pixels = []
+    for seed in range(10):
+        image, labels = synth.render_scene(192, 352, seed, config)
+        pixels.append(image[labels == synth.HUMAN].astype(int))
+    joined = np.concatenate(pixels)
+    assert len(joined) > 1000, "too few people drawn to compare"
+    return float(((joined.max(axis=1) - joined.min(axis=1)) < 30).mean())
+
+
+def test_drab_clothes_dress_people_in_greys_and_leave_default_scenes_alone() -> None:
+    assert _grey_share_of_people(1.0) > 0.8 > 0.6 > _grey_share_of_people(0.0)
+    image, labels = synth.render_scene(H, W, 5, synth.SceneConfig(p_drab_clothes=0.0))
+    default_image, default_labels = synth.render_scene(H, W, 5)
+    assert np.array_equal(image, default_image) and np.array_equal(labels, default_labels)

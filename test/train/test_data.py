@@ -40,6 +40,21 @@ def test_synth_track_obstacles_stand_in_the_training_scenes_only():
         make_config("squeezenas_mac_small", data="synth:2", size=SIZE, synth_track_obstacles=1.5)
 
 
+def test_synth_drab_clothes_in_the_training_scenes_only():
+    synth = pytest.importorskip("rail_seg_ros.synth")
+    config = make_config("squeezenas_mac_small", data="synth:2", size=SIZE, synth_track_obstacles=1.0,
+                         synth_drab_clothes=1.0)
+    train_frames, val_frames = build_datasets(config)
+    drab = synth.SceneConfig(p_track_obstacle=1.0, p_drab_clothes=1.0)
+    for seed in range(2):
+        assert np.array_equal(train_frames.get(seed)[0], synth.render_scene(SIZE[0], SIZE[1], seed, drab)[0])
+    assert np.array_equal(val_frames.get(0)[0], synth.render_scene(SIZE[0], SIZE[1], SYNTH_VAL_SEED)[0])
+    with pytest.raises(RailSegError, match="synth-drab-clothes is for synth"):
+        make_config("squeezenas_mac_small", data="pairs:/x", size=SIZE, synth_drab_clothes=0.5)
+    with pytest.raises(RailSegError, match="synth-drab-clothes -0.1: must be from 0 to 1"):
+        make_config("squeezenas_mac_small", data="synth:2", size=SIZE, synth_drab_clothes=-0.1)
+
+
 def test_bag_frames_with_ground_truth(tmp_path):
     bag = pytest.importorskip("rail_seg_ros.bag")
     frames = [scene(i) for i in range(3)] + [(scene(3)[0], None)]
@@ -58,3 +73,16 @@ def test_loader_processes_give_the_same_batches(pairs_root, tmp_path):
     in_process = train(config, progress=False, verbose=False)
     workers = train(replace(config, out=str(tmp_path / "w1"), workers=1), progress=False, verbose=False)
     assert workers.step_losses == in_process.step_losses
+
+
+def test_cli_synth_scene_options_reach_the_config():
+    import argparse
+
+    from rail_seg_ros.commands import train as train_cmd
+
+    parser = argparse.ArgumentParser()
+    train_cmd.add_arguments(parser)
+    config = train_cmd.config_from_args(parser.parse_args(
+        ["--model", "squeezenas_mac_small", "--data", "synth:4", "--synth-track-obstacles", "0.7",
+         "--synth-drab-clothes", "0.5", "--out", "unused"]))
+    assert (config.synth_track_obstacles, config.synth_drab_clothes) == (0.7, 0.5)
