@@ -213,12 +213,10 @@ def check_config(config: TrainConfig) -> TrainConfig:
         raise RailSegError(f"--class-weight {config.class_weights}: weights must be above 0")
     if not 0 <= config.val_fraction < 1:
         raise RailSegError(f"val_fraction {config.val_fraction}: must be in [0, 1)")
-    if not 0 <= config.synth_track_obstacles <= 1:
-        raise RailSegError(f"--synth-track-obstacles {config.synth_track_obstacles}: must be from 0 to 1")
-    if not 0 <= config.synth_drab_clothes <= 1:
-        raise RailSegError(f"--synth-drab-clothes {config.synth_drab_clothes}: must be from 0 to 1")
     for option, value in (("--synth-track-obstacles", config.synth_track_obstacles),
                           ("--synth-drab-clothes", config.synth_drab_clothes)):
+        if not 0 <= value <= 1:
+            raise RailSegError(f"{option} {value}: must be from 0 to 1")
         if value > 0 and parse_data_spec(config.data)[0] != "synth":
             raise RailSegError(f"{option} is for synth:N data, not --data {config.data}")
     if config.workers < 0 or config.threads < 0:

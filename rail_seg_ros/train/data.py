@@ -133,8 +133,7 @@ def synth_frames(count: int, size: Tuple[int, int], first_seed: int = 0, progres
         raise RailSegError(f"synthetic scenes are not available ({exc})") from None
     height, width = size
     seeds = range(first_seed, first_seed + count)
-    changed = track_obstacles > 0 or drab_clothes > 0
-    scene = SceneConfig(p_track_obstacle=track_obstacles, p_drab_clothes=drab_clothes) if changed else None
+    scene = SceneConfig(p_track_obstacle=track_obstacles, p_drab_clothes=drab_clothes)  # at 0, 0: the default scenes
     desc = f"rendering {name or 'synth'}"
     processes = min(_cpu_count(), 8, count // 24)
     if processes < 2:
