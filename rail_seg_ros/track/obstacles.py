@@ -42,6 +42,7 @@ STEP_RATIO = 1.25
 STEP_M = 2.0
 JUMP_RATIO = 1.1   # ... from one column to the next (and JUMP_ROWS rows) the edge may pass to another object
 JUMP_ROWS = 2
+RISE_ROWS = 4      # a head over the shoulders: the top edge rises this many rows from one column to the next
 MIN_PART_COLUMNS = 3
 
 
@@ -158,10 +159,12 @@ def _edge_stretches(reach: np.ndarray, bottom: np.ndarray) -> List[List[Any]]:
 
 def _column_parts(camera: GroundCamera, region: np.ndarray, x: int, y: int) -> List[Tuple[int, int, int, int]]:
     """Column ranges [lo, hi) of the box of ``region`` (its mask, at image offset x, y) that are objects of
-    their own, each with the column range of its bounding box (``_box_span``): touching objects of one class are one connected region, but where the region's lowest pixels
-    step from one object to a farther one (``_edge_stretches``), a farther object shows beside a nearer one.
-    A farther stretch between two nearer ones (the gap between a person's legs, under a car's body) and
-    stretches narrower than ``MIN_PART_COLUMNS`` stay with their neighbours."""
+    their own, each with the column range of its bounding box (``_box_span``): touching objects of one
+    class are one connected region, but where the region's lowest pixels step from one object to a farther
+    one (``_edge_stretches``), a farther object shows beside a nearer one. A farther stretch between two
+    nearer ones (the gap between a person's legs, under a car's body), stretches narrower than
+    ``MIN_PART_COLUMNS`` and farther ones whose top does not show above their neighbour's (an arm beside
+    a body: ``_join_hanging``) stay with their neighbours."""
     present = region.any(axis=0)
     cols = np.flatnonzero(present)
     bottom = region.shape[0] - 1 - np.argmax(region[::-1, cols], axis=0)
@@ -188,12 +191,50 @@ def _column_parts(camera: GroundCamera, region: np.ndarray, x: int, y: int) -> L
     if len(merged) > 1 and narrow(*merged[0][:2]):   # at either end alike (a truck's body beyond its wheels)
         first = merged.pop(0)
         merged[0][0] = first[0]
-    spans = [(a, b) for a, b, _ in merged]
-    nearest = [float(reach[a:b].min()) for a, b in spans]
     top = np.argmax(region[:, cols], axis=0)
+    spans = _join_hanging(camera, [(a, b) for a, b, _ in merged], reach, top, cols + x + 0.5, y)
+    nearest = [float(reach[a:b].min()) for a, b in spans]
     boxes = [_box_span(top, spans, nearest, i) for i in range(len(spans))]
     return [(int(cols[a]) + x, int(cols[b - 1]) + x + 1, int(cols[c]) + x, int(cols[d - 1]) + x + 1)
             for (a, b), (c, d) in zip(spans, boxes)]
+
+
+def _join_hanging(camera: GroundCamera, spans: List[Tuple[int, int]], reach: np.ndarray, top: np.ndarray,
+                  us: np.ndarray, y: int) -> List[Tuple[int, int]]:
+    """``spans`` with each farther part that hangs beside a nearer neighbour joined to it: an arm beside a
+    body. ``top``: the region's top row per column (``us``: their image columns, ``y``: the row offset).
+    Followed from the farther part's edge over its neighbour, the top edge tells: where the neighbour's
+    own top steps down below it (by ``JUMP_ROWS``), the farther part's roof shows above the nearer thing,
+    a second object; where, before that, the top rises above it in a step (``RISE_ROWS`` from one column
+    to the next: the shoulders, then the head) to a point below the horizon, the farther part is lower
+    than the nearer thing, and of two things lower than the camera the farther one's top shows higher: it
+    is the nearer thing's own. A blob's sloping top is no step; above the horizon (a truck taller than the
+    camera) a farther one's top shows lower, so there nothing is joined. Parts are judged as found."""
+    nearest = [float(reach[a:b].min()) for a, b in spans]
+
+    def hangs(i: int, j: int) -> bool:
+        if not 0 <= j < len(spans) or nearest[j] >= nearest[i]:
+            return False
+        lo, hi = spans[j]
+        ref = int(top[spans[i][1] - 1 if j > i else spans[i][0]])
+        cols = np.arange(lo, hi) if j > i else np.arange(hi - 1, lo - 1, -1)
+        walk = top[cols].astype(np.int64)
+        lower = np.flatnonzero(walk - ref >= JUMP_ROWS)
+        end = int(lower[0]) if len(lower) else len(walk)
+        rise = np.flatnonzero(-np.diff(np.concatenate([[ref], walk[:end]])) >= RISE_ROWS)
+        if not len(rise):
+            return False
+        k = cols[rise[0]]
+        return bool(np.isfinite(camera.to_ground(np.array([[us[k], top[k] + y + 0.5]]))).all())
+
+    joins_next = [hangs(i, i + 1) or hangs(i + 1, i) for i in range(len(spans) - 1)]
+    joined = [list(spans[0])]
+    for span, join in zip(spans[1:], joins_next):
+        if join:
+            joined[-1][1] = span[1]
+        else:
+            joined.append(list(span))
+    return [(a, b) for a, b in joined]
 
 
 def _box_span(top: np.ndarray, spans: List[Tuple[int, int]], nearest: List[float], i: int) -> Tuple[int, int]:

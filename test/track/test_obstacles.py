@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from rail_seg_ros.track import TrackAhead
-from rail_seg_ros.track.obstacles import MAX_HEIGHT_M, _box_span, _standing_heights
+from rail_seg_ros.track.obstacles import MAX_HEIGHT_M, _box_span, _join_hanging, _standing_heights
 
 from .conftest import Scene, curve
 
@@ -61,3 +61,31 @@ def test_a_box_runs_over_a_nearer_neighbour_only_where_a_level_top_ends_in_a_ste
     sloping = np.concatenate([[175, 175], np.arange(160, 146, -1)])   # a blob's top, a row a column: no roof
     assert _box_span(sloping, spans, nearest, 1) == (9, 16)
     assert _box_span(np.full(16, 142), spans, nearest, 1) == (10, 16)   # no step at all: tops not told apart
+
+
+def test_a_person_with_hanging_arms_is_one_obstacle(cam):
+    # the hands' lower ends, 0.8 m up 10 m ahead, read 15 m away: beside the body they are no persons of
+    # their own (the top edge rises from the shoulders to the head)
+    scene = Scene(cam).track(curve(None)).box("human", 10.0, 0.0, 0.8, 1.45).box("human", 10.0, 0.0, 0.25, 1.75)
+    for y in (0.325, -0.325):
+        scene.box("terrain", 9.99, y, 0.15, 0.8)
+    people = TrackAhead().run(scene.labels(), cam).obstacles
+    assert [round(o.distance_m) for o in people] == [10]
+    assert people[0].bbox[0] == pytest.approx(cam.project(np.array([[10.0, 0.4, 0.0]]))[0, 0], abs=2)
+    assert people[0].bbox[2] == pytest.approx(cam.project(np.array([[10.0, -0.4, 0.0]]))[0, 0], abs=2)
+
+
+def test_a_farther_part_joins_its_neighbour_only_where_its_top_does_not_show_above_it(cam):
+    spans, reach = [(0, 4), (4, 12)], np.array([17.0] * 4 + [10.0] * 8)   # a farther part, then a nearer one
+    us, low = np.arange(12) + 480.5, 300       # image columns; rows from 300 down lie below the horizon
+
+    def join(top, reach=reach, y=low):
+        return _join_hanging(cam, spans, reach, np.asarray(top), us, y)
+
+    shoulder = [20] * 4 + [20, 20, 8, 5, 5, 8, 20, 20]         # the neighbour rises in a step: a head
+    assert join(shoulder) == [(0, 12)]
+    assert join([5] * 4 + [5, 5, 5, 12, 12, 12, 12, 12]) == spans   # the neighbour's own top is lower: a roof
+    assert join([9] * 4 + [7, 4, 2, 1, 0, 0, 0, 0]) == spans        # a blob's sloping top: no head
+    assert join(np.full(12, 5)) == spans                            # level: the tops cannot be told apart
+    assert join(shoulder, reach=reach[::-1].copy()) == spans        # the part is the nearer one
+    assert join(shoulder, y=0) == spans     # above the horizon (taller than the camera) a farther top is lower
