@@ -213,7 +213,7 @@ def _join_hanging(camera: GroundCamera, spans: List[Tuple[int, int]], reach: np.
     nearest = [float(reach[a:b].min()) for a, b in spans]
 
     def hangs(i: int, j: int) -> bool:
-        if not 0 <= j < len(spans) or nearest[j] >= nearest[i]:
+        if nearest[j] >= nearest[i]:    # only a farther part hangs beside a nearer one
             return False
         lo, hi = spans[j]
         ref = int(top[spans[i][1] - 1 if j > i else spans[i][0]])
